@@ -1,0 +1,40 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { leadJsonSchema } from '../domain/lead';
+import type { Supervisor } from '../delivery/supervisor';
+import type { Logger } from '../logging/logger';
+import type { Metrics } from '../observability/metrics';
+import type { LeadProducer } from '../queue/producer';
+import { registerAdminRoutes } from './admin-routes';
+import { registerIntakeRoutes } from './intake-routes';
+
+export interface ServerDeps {
+  producer: LeadProducer;
+  supervisor?: Supervisor;
+  metrics: Metrics;
+  log: Logger;
+  intakeToken: string;
+  adminToken: string;
+  /** Readiness: true while Redis answers. */
+  ready: () => Promise<boolean>;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    // Fastify's own request log would print URLs and headers; ours logs ids and outcomes only.
+    logger: false,
+    bodyLimit: 8 * 1024 * 1024,
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) deps.log.error({ err: err.message }, 'http handler failed');
+    // A body that is not JSON at all is the caller's mistake: say so plainly.
+    return reply.code(status).send({ error: status === 500 ? 'internal' : 'bad_request', message: status === 500 ? 'internal error' : err.message });
+  });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => ((await deps.ready()) ? { ready: true } : reply.code(503).send({ ready: false })));
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+  app.get('/v1/schema/lead', async () => leadJsonSchema());
+  registerIntakeRoutes(app, deps);
+  if (deps.supervisor) registerAdminRoutes(app, { supervisor: deps.supervisor, adminToken: deps.adminToken });
+  return app;
+}

@@ -1,0 +1,53 @@
+import { Queue } from 'bullmq';
+import IORedis, { type Redis } from 'ioredis';
+import { CircuitBreaker, DEFAULT_CIRCUIT_OPTIONS, type CircuitState } from '../flow/circuit-breaker';
+import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
+import { Keys } from '../queue/keys';
+
+/**
+ * Direct control of one client's shared state from the CLI, without a running service: the breaker
+ * and the queue live in Redis, and every running process reconciles with them within a second.
+ */
+export class ClientControl {
+  readonly queue: Queue<DeliveryJobData, DeliveryResult, string>;
+  private readonly breaker: CircuitBreaker;
+
+  private constructor(
+    private readonly redis: Redis,
+    keys: Keys,
+    readonly clientId: string,
+  ) {
+    this.queue = new Queue(keys.deliveryQueue(clientId), { connection: redis, prefix: keys.prefix });
+    this.breaker = new CircuitBreaker(redis, keys.flow(clientId), DEFAULT_CIRCUIT_OPTIONS);
+  }
+
+  static open(redisUrl: string, prefix: string, clientId: string): ClientControl {
+    const redis = new IORedis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000, enableOfflineQueue: true });
+    redis.on('error', () => undefined);
+    return new ClientControl(redis, new Keys(prefix), clientId);
+  }
+
+  async status(): Promise<{ clientId: string; paused: boolean; circuit: CircuitState; counts: Record<string, number> }> {
+    return {
+      clientId: this.clientId,
+      paused: await this.queue.isPaused(),
+      circuit: await this.breaker.read(),
+      counts: await this.queue.getJobCounts('wait', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
+    };
+  }
+
+  async pause(by: string): Promise<void> {
+    await this.breaker.open('manual', `paused by ${by}`);
+    await this.queue.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.breaker.close('manual');
+    await this.queue.resume();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+}

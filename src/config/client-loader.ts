@@ -1,0 +1,96 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { ADAPTERS, findAdapter } from '../../adapters/registry';
+import { toFieldIssues } from '../domain/zod-issues';
+import { buildClientSchema, type ClientConfig } from './client-schema';
+
+/** One problem in one client file, as `clients check` prints it: `acme.yaml: mapping.phone: Required`. */
+export interface ClientFileError {
+  file: string;
+  path: string;
+  message: string;
+}
+
+export type ClientFileResult = { ok: true; file: string; config: ClientConfig } | { ok: false; file: string; errors: ClientFileError[] };
+
+const clientSchema = buildClientSchema(ADAPTERS);
+
+export function formatClientFileError(e: ClientFileError): string {
+  return e.path ? `${e.file}: ${e.path}: ${e.message}` : `${e.file}: ${e.message}`;
+}
+
+/** Parses and validates one client file's text. `file` is the file name, used for messages and the id check. */
+export function parseClientFile(file: string, text: string): ClientFileResult {
+  const name = basename(file);
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      file: name,
+      errors: doc.errors.map((e) => ({ file: name, path: '', message: `YAML error: ${e.message.split('\n')[0]}` })),
+    };
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, file: name, errors: [{ file: name, path: '', message: 'the file must hold a YAML mapping (id:, name:, adapter:, …)' }] };
+  }
+  const res = clientSchema.safeParse(raw);
+  if (!res.success) {
+    return { ok: false, file: name, errors: toFieldIssues(res.error).map((i) => ({ file: name, ...i })) };
+  }
+  const config = res.data as ClientConfig;
+  const errors: ClientFileError[] = [];
+  const expectedId = basename(name, extname(name));
+  if (config.id !== expectedId) {
+    errors.push({ file: name, path: 'id', message: `must match the file name: the file is ${name}, so id must be '${expectedId}'` });
+  }
+  const def = findAdapter(config.adapter);
+  if (def) {
+    const max = def.capabilities(config.settings).maxBatchSize;
+    if (config.batch.size !== undefined && config.batch.size > max) {
+      errors.push({ file: name, path: 'batch.size', message: `must be at most ${max} for adapter ${config.adapter}` });
+    }
+  }
+  if (errors.length) return { ok: false, file: name, errors };
+  return { ok: true, file: name, config };
+}
+
+export async function loadClientFile(path: string): Promise<ClientFileResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    return { ok: false, file: basename(path), errors: [{ file: basename(path), path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})` }] };
+  }
+  return parseClientFile(path, text);
+}
+
+export function isClientFileName(name: string): boolean {
+  return /\.(ya?ml)$/.test(name) && !name.startsWith('.');
+}
+
+export interface ClientsDirResult {
+  configs: ClientConfig[];
+  results: ClientFileResult[];
+  errors: ClientFileError[];
+}
+
+/** Loads every *.yaml / *.yml in the folder. A bad file is reported and skipped, never fatal here. */
+export async function loadClientsDir(dir: string): Promise<ClientsDirResult> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter(isClientFileName).sort();
+  } catch (err) {
+    const e = { file: dir, path: '', message: `cannot read the clients folder (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    return { configs: [], results: [], errors: [e] };
+  }
+  const results = await Promise.all(names.map((n) => loadClientFile(join(dir, n))));
+  const configs: ClientConfig[] = [];
+  const errors: ClientFileError[] = [];
+  for (const r of results) {
+    if (r.ok) configs.push(r.config);
+    else errors.push(...r.errors);
+  }
+  return { configs, results, errors };
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import type { AdapterDefinition } from '../../adapters/types';
+import { CLIENT_ID_PATTERN } from '../domain/lead';
+import { duration } from './duration';
+
+/**
+ * The schema of one client file (config/clients/<id>.yaml). The common part — limits, batching,
+ * retries, the breaker and the status map — is the same for every CRM; `settings` and `mapping` are
+ * validated by the schema of the adapter named in `adapter`.
+ */
+
+/** HRDrom funnel stages that CRM statuses map to. */
+export const FUNNEL_STAGES = ['new', 'contacted', 'interview', 'offer', 'hired', 'rejected'] as const;
+export type FunnelStage = (typeof FUNNEL_STAGES)[number];
+
+const positiveInt = (what: string) => z.number({ message: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be at least 1`);
+
+export const RateLimitSchema = z
+  .object({
+    requests: positiveInt('requests'),
+    perSeconds: z.number().positive('perSeconds must be greater than 0').max(3600),
+  })
+  .strict();
+
+const CommonClientFields = {
+  id: z.string().regex(CLIENT_ID_PATTERN, 'must be 1-63 characters of a-z 0-9 - starting with a letter or digit'),
+  name: z.string().trim().min(1, 'must not be empty'),
+  enabled: z.boolean().default(true),
+  paused: z.boolean().default(false),
+  /** Requests per window to this client's CRM, across every process; deliveries and polls alike. */
+  rateLimit: RateLimitSchema.default({ requests: 5, perSeconds: 1 }),
+  batch: z
+    .object({
+      /** Leads per create request; capped at the adapter's maximum. */
+      size: positiveInt('size').optional(),
+      /** How long a partly filled batch waits for more leads. */
+      linger: duration.default(25),
+    })
+    .strict()
+    .default({ linger: 25 }),
+  retry: z
+    .object({
+      /** A lead that cannot be delivered within this age fails (72 h by default). */
+      maxDeliveryAge: duration.default(72 * 3_600_000),
+      initialDelay: duration.default(5_000),
+      maxDelay: duration.default(30 * 60_000),
+      /** 0..1: how much of each delay is randomised, so retries of many leads spread out. */
+      jitter: z.number().min(0).max(1).default(0.5),
+    })
+    .strict()
+    .default({ maxDeliveryAge: 72 * 3_600_000, initialDelay: 5_000, maxDelay: 30 * 60_000, jitter: 0.5 }),
+  circuit: z
+    .object({
+      failureThreshold: positiveInt('failureThreshold').default(5),
+      cooldown: duration.default(30_000),
+      maxCooldown: duration.default(600_000),
+    })
+    .strict()
+    .default({ failureThreshold: 5, cooldown: 30_000, maxCooldown: 600_000 }),
+  timeouts: z
+    .object({ request: duration.default(15_000) })
+    .strict()
+    .default({ request: 15_000 }),
+  /** CRM status key → HRDrom funnel stage (used by progress polling). */
+  statusMap: z.record(z.string(), z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` })).default({}),
+};
+
+export function buildClientSchema(definitions: ReadonlyArray<AdapterDefinition<unknown, unknown>>) {
+  const variants = definitions.map((def) =>
+    z
+      .object({
+        ...CommonClientFields,
+        adapter: z.literal(def.kind),
+        settings: def.settingsSchema,
+        mapping: def.mappingSchema,
+      })
+      .strict(),
+  );
+  if (variants.length === 0) throw new Error('no adapters registered');
+  const kinds = definitions.map((d) => d.kind).join(', ');
+  return z.discriminatedUnion('adapter', variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]], {
+    message: `adapter must be one of: ${kinds}`,
+  });
+}
+
+type CommonShape = z.output<z.ZodObject<typeof CommonClientFields>>;
+
+/** A validated client config. `settings` and `mapping` are typed by the adapter that owns them. */
+export type ClientConfig = CommonShape & {
+  adapter: string;
+  settings: unknown;
+  mapping: unknown;
+};

@@ -1,0 +1,75 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics. One registry per service instance (not prom-client's global one), so several
+ * instances in one process — tests, the demo — never collide.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly deliveries = new Counter({
+    name: 'lead_export_deliveries_total',
+    help: 'Delivery outcomes per lead',
+    labelNames: ['client', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly crmRequests = new Counter({
+    name: 'lead_export_crm_requests_total',
+    help: 'Requests sent to client CRMs',
+    labelNames: ['client', 'purpose', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly crmLatency = new Histogram({
+    name: 'lead_export_crm_request_duration_seconds',
+    help: 'CRM request latency',
+    labelNames: ['client', 'purpose'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly batchSize = new Histogram({
+    name: 'lead_export_batch_size',
+    help: 'Leads per create request',
+    labelNames: ['client'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 250],
+    registers: [this.registry],
+  });
+  readonly circuitTransitions = new Counter({
+    name: 'lead_export_circuit_transitions_total',
+    help: 'Circuit breaker transitions',
+    labelNames: ['client', 'to', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly circuitOpen = new Gauge({
+    name: 'lead_export_circuit_open',
+    help: '1 while the client circuit is open or half-open (the queue is paused)',
+    labelNames: ['client', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly effectiveRateLimit = new Gauge({
+    name: 'lead_export_effective_rate_limit',
+    help: 'Requests per window currently enforced for the client (adaptive; the config is the ceiling)',
+    labelNames: ['client'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitChanges = new Counter({
+    name: 'lead_export_rate_limit_changes_total',
+    help: 'Adaptive rate-limit changes',
+    labelNames: ['client', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly intake = new Counter({
+    name: 'lead_export_intake_leads_total',
+    help: 'Leads received at intake, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly queueJobs = new Gauge({
+    name: 'lead_export_queue_jobs',
+    help: 'Jobs per client queue and state (sampled)',
+    labelNames: ['client', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

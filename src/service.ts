@@ -1,0 +1,102 @@
+import IORedis, { type Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from './api/server';
+import { EnvFileSecretResolver } from './config/secret-ref';
+import type { ServiceConfig } from './config/service-config';
+import { Supervisor } from './delivery/supervisor';
+import { LeadExportError } from './domain/errors';
+import { createLogger, type Logger } from './logging/logger';
+import { Metrics } from './observability/metrics';
+import { Keys } from './queue/keys';
+import { LeadProducer } from './queue/producer';
+
+export interface ServiceRoles {
+  /** The intake + admin HTTP server. */
+  api: boolean;
+  /** Delivery workers for every configured client. */
+  worker: boolean;
+}
+
+export interface RunningService {
+  url: string | null;
+  supervisor: Supervisor | null;
+  producer: LeadProducer;
+  metrics: Metrics;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+/** Builds and starts lead-export from a validated service config. */
+export async function startService(
+  config: ServiceConfig,
+  roles: ServiceRoles = { api: true, worker: true },
+  opts: { logger?: Logger; env?: NodeJS.ProcessEnv; defaultMetrics?: boolean } = {},
+): Promise<RunningService> {
+  if (roles.api && !config.intakeToken) {
+    throw new LeadExportError('config', 'INTAKE_TOKEN is required to run the intake API (at least 16 characters)');
+  }
+  const log = opts.logger ?? createLogger({ level: config.logLevel });
+  const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics });
+  const keys = new Keys(config.queuePrefix);
+  const redis: Redis = new IORedis(config.redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+
+  let supervisor: Supervisor | null = null;
+  if (roles.worker) {
+    supervisor = new Supervisor(
+      config.clientsDir,
+      {
+        redis,
+        keys,
+        log,
+        metrics,
+        secrets: new EnvFileSecretResolver(opts.env ?? process.env),
+        tokenEncryptionKey: config.tokenEncryptionKey,
+        idempotencyTtlSeconds: config.idempotencyTtlDays * 86_400,
+      },
+      { reloadMs: config.configReloadMs, shutdownTimeoutMs: config.shutdownTimeoutMs },
+    );
+    await supervisor.start();
+  }
+
+  const producer = new LeadProducer({ connection: config.redisUrl, prefix: config.queuePrefix, idempotencyTtlDays: config.idempotencyTtlDays });
+  let app: FastifyInstance | null = null;
+  let url: string | null = null;
+  if (roles.api) {
+    app = buildServer({
+      producer,
+      supervisor: supervisor ?? undefined,
+      metrics,
+      log,
+      intakeToken: config.intakeToken,
+      adminToken: config.adminToken,
+      ready: async () => {
+        try {
+          return (await redis.ping()) === 'PONG';
+        } catch {
+          return false;
+        }
+      },
+    });
+    url = await app.listen({ port: config.httpPort, host: config.httpHost });
+    log.info({ url }, 'http server listening');
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    supervisor,
+    producer,
+    metrics,
+    log,
+    close() {
+      closing ??= (async () => {
+        if (app) await app.close();
+        if (supervisor) await supervisor.close();
+        await producer.close();
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      return closing;
+    },
+  };
+}
