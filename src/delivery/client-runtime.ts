@@ -222,7 +222,12 @@ export class ClientRuntime {
     worker.on('error', (err) => this.log.warn({ err: err.message }, 'worker error'));
     worker.on('failed', (job, err) => {
       if (!job) return;
-      this.log.warn({ jobId: job.id, leadId: job.data.lead.leadId, attempts: job.attemptsMade, reason: err.message }, 'delivery failed for good');
+      // 'failed' fires for every failed attempt; only a job that landed in the failed set is final.
+      void job.isFailed().then((final) => {
+        const fields = { jobId: job.id, leadId: job.data.lead.leadId, attempts: job.attemptsMade, reason: err.message };
+        if (final) this.log.warn(fields, 'delivery failed for good');
+        else this.log.info(fields, 'delivery attempt failed; will retry');
+      }, () => undefined);
     });
     this.worker = worker;
     this.log.info({ concurrency: worker.concurrency }, 'worker opened');
