@@ -70,13 +70,8 @@ export async function startService(
       log,
       intakeToken: config.intakeToken,
       adminToken: config.adminToken,
-      ready: async () => {
-        try {
-          return (await redis.ping()) === 'PONG';
-        } catch {
-          return false;
-        }
-      },
+      // The shared connection queues commands while Redis is away; readiness must answer, not wait.
+      ready: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 1_000).catch(() => null)) === 'PONG',
     });
     url = await app.listen({ port: config.httpPort, host: config.httpHost });
     log.info({ url }, 'http server listening');
@@ -94,9 +89,20 @@ export async function startService(
         if (app) await app.close();
         if (supervisor) await supervisor.close();
         await producer.close();
-        await redis.quit().catch(() => redis.disconnect());
+        if (redis.status === 'ready') await withTimeout(redis.quit(), 2_000).catch(() => redis.disconnect());
+        else redis.disconnect();
       })();
       return closing;
     },
   };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
 }

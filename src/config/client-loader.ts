@@ -28,7 +28,7 @@ export function parseClientFile(file: string, text: string): ClientFileResult {
     return {
       ok: false,
       file: name,
-      errors: doc.errors.map((e) => ({ file: name, path: '', message: `YAML error: ${e.message.split('\n')[0]}` })),
+      errors: doc.errors.map((e) => ({ file: name, path: '', message: `YAML error: ${e.message.split('\n')[0].replace(/:\s*$/, '')}` })),
     };
   }
   const raw: unknown = doc.toJS();

@@ -96,6 +96,7 @@ export class LeadProducer {
     });
 
     try {
+      await this.connected();
       const byClient = new Map<string, Array<{ index: number; lead: LeadV1 }>>();
       for (const v of valid) {
         const list = byClient.get(v.lead.clientId) ?? [];
@@ -146,6 +147,26 @@ export class LeadProducer {
       if (err) throw err;
       // A concurrent call marked it first: that call reports it accepted, this one a duplicate.
       results[index] = { index, status: ok === 'OK' ? 'accepted' : 'duplicate', clientId, leadId: lead.leadId, jobId };
+    });
+  }
+
+  /**
+   * The offline queue is off (fail fast), so a call made while the connection is still being set up
+   * would fail even with Redis healthy: wait for it briefly instead.
+   */
+  private async connected(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    if (this.redis.status === 'wait') void this.redis.connect().catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = () => done();
+      const timer = setTimeout(() => done(new Error(`not connected (${this.redis.status})`)), 2_000);
+      this.redis.once('ready', onReady);
     });
   }
 

@@ -1,0 +1,313 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { DeliveryError, InputError } from '../domain/errors';
+import { abortable, sleep, throwIfAborted } from './abort';
+import { replyArray, replyNumber } from './lua-script';
+import { RL_ACQUIRE, RL_CONFIG, RL_HOLD, RL_RATE_LIMITED, RL_SUCCESS } from './lua';
+
+/**
+ * A per-client request limit shared by every worker process, enforced in Redis.
+ *
+ * Why not BullMQ's limiter: it is a fixed window (2x bursts across a window edge), it counts job
+ * starts rather than HTTP requests, and it cannot follow a CRM's 429s. See bullmq-notes.md §1.
+ */
+
+export interface RateLimit {
+  requests: number;
+  perSeconds: number;
+}
+
+export interface LimitChange {
+  from: number;
+  to: number;
+  reason: 'rate_limited' | 'recovered' | 'config';
+}
+
+export interface AdaptiveOptions {
+  /** Multiplier applied to the limit on a 429 (0 < f < 1). Default 0.75. */
+  decreaseFactor?: number;
+  /** A raise (+1) needs this long without a 429 and since the previous change. Default 30 s. */
+  quietMs?: number;
+  /** A level that got a 429 is not tried again for this long. Default 10 min. */
+  memoryMs?: number;
+  /** At most one decrease per this interval; 429s of requests already in flight are not new news. Default: the window. */
+  decreaseGapMs?: number;
+}
+
+export interface RateLimiterOptions {
+  /** acquire() rejects with DeliveryError('rate_limited', retryAfterMs) instead of waiting longer than this. Default: no limit. */
+  maxWaitMs?: number;
+  adaptive?: AdaptiveOptions;
+  /** Reported by the process that made the change, so each change is reported exactly once. */
+  onLimitChange?: (info: LimitChange) => void;
+  /** Lifetime of the adaptive state after its last write. Default max(24 h, 2 × memoryMs). */
+  stateTtlMs?: number;
+  /** Upper bound of the random delay added to each wait so processes do not retry in lockstep. Default 20 ms. */
+  maxJitterMs?: number;
+  random?: () => number;
+}
+
+export type TryAcquireResult =
+  | { ok: true; /** admission time, ms since epoch on the Redis clock (µs precision) */ at: number }
+  | { ok: false; waitMs: number; reason: 'limit' | 'hold' };
+
+export interface Acquired {
+  /** Admission time, ms since epoch on the Redis clock (µs precision). */
+  at: number;
+  /** How long acquire() waited, ms (local clock). */
+  waitedMs: number;
+}
+
+/** Every key the limiter uses for one client; all share the caller's prefix (and its hash tag). */
+export function rateLimiterKeys(keyPrefix: string): { log: string; hold: string; adaptive: string } {
+  return {
+    log: `${keyPrefix}:flow:rl:log`,
+    hold: `${keyPrefix}:flow:rl:hold`,
+    adaptive: `${keyPrefix}:flow:rl:adaptive`,
+  };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const DEFAULT_ADAPTIVE: Required<Omit<AdaptiveOptions, 'decreaseGapMs'>> = {
+  decreaseFactor: 0.75,
+  quietMs: 30_000,
+  memoryMs: 10 * 60_000,
+};
+
+export function validateRateLimit(limit: RateLimit): void {
+  const issues = [];
+  if (!Number.isInteger(limit.requests) || limit.requests < 1) issues.push({ path: 'requests', message: 'must be an integer >= 1' });
+  if (!Number.isFinite(limit.perSeconds) || Math.round(limit.perSeconds * 1000) < 1) {
+    issues.push({ path: 'perSeconds', message: 'must be a number of seconds >= 0.001' });
+  }
+  if (issues.length) throw new InputError('config', 'invalid rate limit', issues);
+}
+
+export class SharedRateLimiter {
+  private limit: RateLimit;
+  private readonly keys: { log: string; hold: string; adaptive: string };
+  private readonly maxWaitMs: number;
+  private readonly adaptive: Required<Omit<AdaptiveOptions, 'decreaseGapMs'>> & { decreaseGapMs?: number };
+  private readonly stateTtlMs: number;
+  private readonly maxJitterMs: number;
+  private readonly random: () => number;
+  private readonly onLimitChange?: (info: LimitChange) => void;
+
+  private readonly tokenPrefix = `${process.pid}.${randomBytes(4).toString('hex')}`;
+  private seq = 0;
+  /** Local waiters go one at a time (FIFO), so a process sends one poll per freed slot, not one per waiter. */
+  private line: Promise<void> = Promise.resolve();
+  /** The config is pushed to Redis once per setLimit, before the next call that depends on it. */
+  private configSync?: Promise<void>;
+  /** Last effective limit seen in a reply; lets onSuccess() skip Redis while nothing can be raised. */
+  private knownEffective?: number;
+  private nextSuccessCheckAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    keyPrefix: string,
+    limit: RateLimit,
+    opts: RateLimiterOptions = {},
+  ) {
+    validateRateLimit(limit);
+    this.limit = { ...limit };
+    this.keys = rateLimiterKeys(keyPrefix);
+    this.maxWaitMs = opts.maxWaitMs ?? Number.POSITIVE_INFINITY;
+    this.adaptive = { ...DEFAULT_ADAPTIVE, ...stripUndefined(opts.adaptive ?? {}) };
+    if (!(this.adaptive.decreaseFactor > 0 && this.adaptive.decreaseFactor < 1)) {
+      throw new InputError('config', 'invalid adaptive options', [{ path: 'decreaseFactor', message: 'must be between 0 and 1' }]);
+    }
+    this.stateTtlMs = opts.stateTtlMs ?? Math.max(DAY_MS, 2 * this.adaptive.memoryMs);
+    this.maxJitterMs = opts.maxJitterMs ?? 20;
+    this.random = opts.random ?? Math.random;
+    this.onLimitChange = opts.onLimitChange;
+  }
+
+  /** Live config reload. The new ceiling (and a reset of the adaptive state) applies to the very next call. */
+  setLimit(limit: RateLimit): void {
+    validateRateLimit(limit);
+    this.limit = { ...limit };
+    this.configSync = undefined;
+    this.knownEffective = undefined;
+    this.nextSuccessCheckAt = 0;
+  }
+
+  /** The configured limit (the ceiling of the adaptive one). */
+  configuredLimit(): RateLimit {
+    return { ...this.limit };
+  }
+
+  /**
+   * Waits until a request may be sent, then records it. No sliding window of perSeconds·1000 ms ever
+   * holds more than the effective limit of recorded requests, across any number of processes.
+   * Also waits out a hold. Rejects with AbortError if the signal aborts, and with
+   * DeliveryError('rate_limited') if the wait would exceed maxWaitMs.
+   */
+  async acquire(signal?: AbortSignal): Promise<Acquired> {
+    throwIfAborted(signal, 'rate limiter acquire');
+    const started = Date.now();
+    const deadline = started + this.maxWaitMs;
+
+    const previous = this.line;
+    let leave!: () => void;
+    const mine = new Promise<void>((resolve) => (leave = resolve));
+    // Leaving early (abort, timeout) resolves `mine`; whoever is behind us still waits for `previous`.
+    this.line = previous.then(() => mine);
+
+    try {
+      await this.waitTurn(previous, signal, deadline);
+      for (;;) {
+        const r = await abortable(this.attempt(), signal, 'rate limiter acquire');
+        if (r.ok) return { at: r.at, waitedMs: Date.now() - started };
+        const remaining = deadline - Date.now();
+        if (r.waitMs > remaining) {
+          throw new DeliveryError('rate_limited', `rate limit wait of ${r.waitMs} ms exceeds maxWaitMs`, {
+            retryAfterMs: r.waitMs,
+            details: { reason: r.reason, waitedMs: Date.now() - started },
+          });
+        }
+        await sleep(r.waitMs + this.jitter(r.waitMs), signal, 'rate limiter acquire');
+      }
+    } finally {
+      leave();
+    }
+  }
+
+  /** One attempt without waiting. */
+  async tryAcquire(): Promise<TryAcquireResult> {
+    return this.attempt();
+  }
+
+  /** A 429 / Retry-After: nobody, in any process, sends to this client for `ms`. Extends, never shortens. */
+  async holdFor(ms: number, reason: string): Promise<void> {
+    if (!Number.isFinite(ms) || ms <= 0) return;
+    const px = Math.min(Math.ceil(ms), DAY_MS);
+    await RL_HOLD.run(this.redis, [this.keys.hold], [px, reason]);
+  }
+
+  async holdRemainingMs(): Promise<number> {
+    const pttl = await this.redis.pttl(this.keys.hold);
+    return pttl > 0 ? pttl : 0;
+  }
+
+  /** The limit enforced now: the configured ceiling, lowered by 429s. */
+  async effectiveLimit(): Promise<RateLimit> {
+    await this.ensureConfig();
+    const stored = Number(await this.redis.hget(this.keys.adaptive, 'eff'));
+    const requests = Number.isFinite(stored) && stored >= 1 ? Math.min(stored, this.limit.requests) : this.limit.requests;
+    return { requests, perSeconds: this.limit.perSeconds };
+  }
+
+  /** Call on every 429: lowers the shared effective limit (at most once per decrease gap). */
+  async onRateLimited(): Promise<LimitChange | undefined> {
+    await this.ensureConfig();
+    const windowMs = this.windowMs();
+    const reply = await RL_RATE_LIMITED.run(
+      this.redis,
+      [this.keys.log, this.keys.adaptive],
+      [this.limit.requests, windowMs, this.adaptive.decreaseFactor, this.adaptive.decreaseGapMs ?? windowMs, this.stateTtlMs],
+    );
+    this.nextSuccessCheckAt = Date.now() + this.adaptive.quietMs;
+    return this.reportChange(reply, 'rl_rate_limited', 'rate_limited');
+  }
+
+  /** Call on every 2xx: after a quiet period, raises the effective limit by one toward the ceiling. */
+  async onSuccess(): Promise<LimitChange | undefined> {
+    // Most successes cannot change anything; skip the round trip when we know that locally.
+    if (this.knownEffective !== undefined && this.knownEffective >= this.limit.requests) return undefined;
+    if (Date.now() < this.nextSuccessCheckAt) return undefined;
+    await this.ensureConfig();
+    const reply = replyArray(
+      await RL_SUCCESS.run(
+        this.redis,
+        [this.keys.adaptive],
+        [this.limit.requests, this.adaptive.quietMs, this.adaptive.memoryMs, this.stateTtlMs],
+      ),
+      'rl_success',
+    );
+    this.nextSuccessCheckAt = Date.now() + replyNumber(reply[3], 'rl_success');
+    return this.reportChange(reply, 'rl_success', 'recovered');
+  }
+
+  private async attempt(): Promise<TryAcquireResult> {
+    await this.ensureConfig();
+    const token = `${this.tokenPrefix}.${++this.seq}`;
+    const reply = replyArray(
+      await RL_ACQUIRE.run(this.redis, [this.keys.log, this.keys.hold, this.keys.adaptive], [this.limit.requests, this.windowMs(), token]),
+      'rl_acquire',
+    );
+    const code = replyNumber(reply[0], 'rl_acquire');
+    this.knownEffective = replyNumber(reply[2], 'rl_acquire');
+    if (code === 1) return { ok: true, at: replyNumber(reply[3], 'rl_acquire') / 1000 };
+    return { ok: false, waitMs: replyNumber(reply[1], 'rl_acquire'), reason: code === -1 ? 'hold' : 'limit' };
+  }
+
+  private ensureConfig(): Promise<void> {
+    if (!this.configSync) {
+      const limit = this.limit;
+      const sync = RL_CONFIG.run(this.redis, [this.keys.adaptive], [limit.requests, this.windowMs(), this.stateTtlMs]).then((reply) => {
+        this.reportChange(reply, 'rl_config', 'config');
+      });
+      this.configSync = sync;
+      // A failed sync (Redis down) must be retried by the next call, not cached forever.
+      sync.catch(() => {
+        if (this.configSync === sync) this.configSync = undefined;
+      });
+    }
+    return this.configSync;
+  }
+
+  private reportChange(reply: unknown, script: string, reason: LimitChange['reason']): LimitChange | undefined {
+    const r = replyArray(reply, script);
+    const from = replyNumber(r[1], script);
+    const to = replyNumber(r[2], script);
+    this.knownEffective = to;
+    if (from === to) return undefined;
+    const change: LimitChange = { from, to, reason };
+    try {
+      this.onLimitChange?.(change);
+    } catch {
+      // A broken logging/metrics callback must not break delivery.
+    }
+    return change;
+  }
+
+  private async waitTurn(previous: Promise<void>, signal: AbortSignal | undefined, deadline: number): Promise<void> {
+    if (deadline === Number.POSITIVE_INFINITY) {
+      await abortable(previous, signal, 'rate limiter acquire');
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new DeliveryError('rate_limited', 'rate limit wait exceeds maxWaitMs (still queued behind other requests of this process)', {
+              details: { reason: 'limit' },
+            }),
+          ),
+        Math.max(0, deadline - Date.now()),
+      );
+    });
+    try {
+      await abortable(Promise.race([previous, timeout]), signal, 'rate limiter acquire');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private jitter(waitMs: number): number {
+    const span = Math.min(this.maxJitterMs, Math.max(1, waitMs * 0.1));
+    return Math.floor(this.random() * span);
+  }
+
+  private windowMs(): number {
+    return Math.round(this.limit.perSeconds * 1000);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+

@@ -1,0 +1,144 @@
+import { LeadProducer } from '../../src/queue/producer';
+import { startFakeRestCrm, type FakeRestCrm } from '../support/fake-rest-crm';
+import { eventually, makeLead, restClient, startHarness, type Harness } from '../support/harness';
+import { freePort } from '../../src/demo/local-redis';
+import { startService } from '../../src/service';
+import { loadServiceConfig } from '../../src/config/service-config';
+import { createLogger } from '../../src/logging/logger';
+import { LogCapture } from '../support/harness';
+
+describe('HTTP intake', () => {
+  let crm: FakeRestCrm;
+  let h: Harness;
+
+  beforeEach(async () => {
+    crm = await startFakeRestCrm();
+    h = await startHarness({ clients: [restClient('acme', crm.url)] });
+  });
+  afterEach(async () => {
+    await h.close();
+    await crm.close();
+  });
+
+  it('202 for one lead, with a result per lead', async () => {
+    const lead = makeLead('acme');
+    const r = await h.post(lead);
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 1, duplicate: 0, invalid: 0, unknownClient: 0, results: [{ index: 0, status: 'accepted', leadId: lead.leadId, jobId: `acme.${String(lead.leadId)}` }] });
+  });
+
+  it('401 without a token, with a wrong token, and with a token of another length', async () => {
+    const lead = makeLead('acme');
+    const res = await fetch(`${h.svc.url}/v1/leads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(lead) });
+    expect(res.status).toBe(401);
+    expect((await h.post(lead, 'intake-token-0123456789abcdeX')).status).toBe(401);
+    expect((await h.post(lead, 'x')).status).toBe(401);
+    const runtime = h.svc.supervisor!.runtime('acme')!;
+    expect((await runtime.status()).counts.wait).toBe(0);
+  });
+
+  it('422 with field-level errors per lead; the valid leads of a mixed batch are accepted', async () => {
+    const good = makeLead('acme');
+    const bad = makeLead('acme', { candidate: { firstName: 'Ivan', phone: '123' }, consent: { given: false, at: 'x' } });
+    const r = await h.post([good, bad]);
+    expect(r.status).toBe(422);
+    expect(r.body.accepted).toBe(1);
+    expect(r.body.results[0]).toEqual(expect.objectContaining({ status: 'accepted', leadId: good.leadId }));
+    expect(r.body.results[1]).toEqual({
+      index: 1,
+      status: 'invalid',
+      errors: expect.arrayContaining([
+        { path: 'candidate.phone', message: expect.stringContaining('not a valid phone') },
+        { path: 'consent.given', message: expect.stringContaining('consent') },
+        { path: 'consent.at', message: expect.any(String) },
+      ]),
+    });
+    await eventually(() => crm.candidates().length === 1, 'the valid lead to arrive');
+    expect(crm.candidates()[0].body.external_id).toBe(good.leadId);
+  });
+
+  it('404 for an unknown client; a mixed batch marks only those leads', async () => {
+    const r = await h.post(makeLead('nobody'));
+    expect(r.status).toBe(404);
+    expect(r.body.error).toBe('unknown_client');
+    const mixed = await h.post([makeLead('acme'), makeLead('nobody')]);
+    expect(mixed.status).toBe(422);
+    expect(mixed.body.results[1]).toEqual(expect.objectContaining({ status: 'unknown_client', errors: [{ path: 'clientId', message: "unknown client 'nobody'" }] }));
+  });
+
+  it('400 for a body that is not JSON; 413 over 1,000 leads', async () => {
+    const res = await fetch(`${h.svc.url}/v1/leads`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer intake-token-0123456789abcdef' }, body: '{"leadId":' });
+    expect(res.status).toBe(400);
+    const many = Array.from({ length: 1001 }, () => makeLead('acme'));
+    expect((await h.post(many)).status).toBe(413);
+  });
+
+  it('enqueues idempotently before delivery, and after delivery once the job is gone', async () => {
+    const lead = makeLead('acme');
+    const [a, b] = await Promise.all([h.post(lead), h.post(lead)]);
+    expect([a.body.results[0].status, b.body.results[0].status].sort()).toEqual(['accepted', 'duplicate']);
+    await eventually(() => crm.candidates().length === 1, 'delivery');
+    const rt = h.svc.supervisor!.runtime('acme')!;
+    // Completed jobs are removed after a while to shed personal data; simulate that retention now.
+    const job = await eventually(async () => ((await rt.queue.getJob(`acme.${String(lead.leadId)}`)) ?? null), 'the completed job');
+    await eventually(async () => (await job.isCompleted()) || null, 'completion');
+    await job.remove();
+    const again = await h.post(lead);
+    expect(again.status).toBe(202);
+    expect(again.body.results[0].status).toBe('duplicate');
+    // Even a job that slipped past intake (e.g. a replay) is not delivered twice: the worker checks the delivered mark.
+    await rt.queue.add('deliver', { lead: { ...lead, candidate: { ...(lead.candidate as object), phone: '+79123456789' }, extra: {} } as never, acceptedAt: Date.now() }, { jobId: `acme.${String(lead.leadId)}` });
+    const redone = await eventually(async () => {
+      const j = await rt.queue.getJob(`acme.${String(lead.leadId)}`);
+      return j && (await j.isCompleted()) ? j : null;
+    }, 'the re-added job to complete');
+    expect(redone.returnvalue).toEqual(expect.objectContaining({ skipped: true }));
+    expect(crm.candidates()).toHaveLength(1);
+  });
+});
+
+describe('intake when Redis is unreachable', () => {
+  it('answers 503 fast and never hangs', async () => {
+    const deadPort = await freePort();
+    const logs = new LogCapture();
+    const cfg = loadServiceConfig({}, { redisUrl: `redis://127.0.0.1:${deadPort}`, httpPort: 0, httpHost: '127.0.0.1', intakeToken: 'intake-token-0123456789abcdef' });
+    const svc = await startService(cfg, { api: true, worker: false }, { logger: createLogger({ level: 'warn' }, logs) });
+    try {
+      const started = Date.now();
+      const res = await fetch(`${svc.url}/v1/leads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer intake-token-0123456789abcdef' },
+        body: JSON.stringify(makeLead('acme')),
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const ready = await fetch(`${svc.url}/readyz`);
+      expect(ready.status).toBe(503);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('LeadProducer (library)', () => {
+  it('enqueues with the same validation and idempotency as HTTP', async () => {
+    const crm = await startFakeRestCrm();
+    const h = await startHarness({ clients: [restClient('acme', crm.url)], roles: { api: false, worker: true } });
+    const producer = new LeadProducer({ connection: h.config.redisUrl, prefix: h.prefix });
+    try {
+      const lead = makeLead('acme');
+      expect(await producer.enqueue(lead)).toEqual(expect.objectContaining({ status: 'accepted' }));
+      expect(await producer.enqueue(lead)).toEqual(expect.objectContaining({ status: 'duplicate' }));
+      expect(await producer.enqueue({ ...lead, leadId: 'x y' })).toEqual(expect.objectContaining({ status: 'invalid', issues: [expect.objectContaining({ path: 'leadId' })] }));
+      expect(await producer.enqueue(makeLead('ghost'))).toEqual(expect.objectContaining({ status: 'unknown_client' }));
+      const many = await producer.enqueueMany([makeLead('acme'), makeLead('acme')]);
+      expect(many.map((r) => r.status)).toEqual(['accepted', 'accepted']);
+      await eventually(() => crm.candidates().length === 3, 'three leads delivered');
+    } finally {
+      await producer.close();
+      await h.close();
+      await crm.close();
+    }
+  });
+});
