@@ -95,8 +95,9 @@ class LoginSession implements RestAuth {
 
   private async valid(): Promise<Tokens> {
     const t = this.tokens;
-    // Renew ahead of expiry (10 % of the lifetime, at most a minute) so no request goes out with a token about to die.
-    if (t && t.expiresAt - this.ctx.now() > 5_000) return t;
+    // expiresAt already sits ahead of the real expiry (10 % of the lifetime, at most a minute), so no
+    // request goes out with a token about to die.
+    if (t && t.expiresAt > this.ctx.now()) return t;
     return this.renew(t);
   }
 

@@ -134,13 +134,14 @@ export function restClient(id: string, baseUrl: string, overrides: Record<string
 }
 
 /** Polls until the check returns a truthy value, or fails the test with the message. */
-export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
+type Falsy = null | undefined | false | 0 | '';
+export async function eventually<T>(check: () => T | Falsy | Promise<T | Falsy>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as T;
     } catch (err) {
       last = err;
     }
