@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { SingleBar, Presets } from 'cli-progress';
+import { LeadExportError } from '../domain/errors';
 import type { LeadProducer, EnqueueResult } from '../queue/producer';
 
 export interface EnqueueFileSummary {
@@ -19,7 +20,12 @@ export interface EnqueueFileSummary {
  * the HTTP intake. A bad line is reported with its line number; the good lines still go in.
  */
 export async function enqueueFile(producer: LeadProducer, file: string, opts: { chunk?: number; progress?: boolean } = {}): Promise<EnqueueFileSummary> {
-  const size = (await stat(file)).size;
+  const size = await stat(file).then(
+    (s) => s.size,
+    (err: NodeJS.ErrnoException) => {
+      throw new LeadExportError('usage', `cannot read the leads file ${file} (${err.code ?? err.message})`);
+    },
+  );
   const bar = opts.progress ? new SingleBar({ format: 'enqueue [{bar}] {percentage}% | {value}/{total} bytes | {leads} leads', stream: process.stderr }, Presets.shades_classic) : null;
   bar?.start(size, 0, { leads: 0 });
   const summary: EnqueueFileSummary = { lines: 0, accepted: 0, duplicate: 0, invalid: 0, unknownClient: 0, problems: [] };
