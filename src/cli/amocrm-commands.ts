@@ -184,23 +184,37 @@ export function registerAmocrmCommands(program: Command, deps: AmocrmCommandDeps
     .command('check-online')
     .description("list the live account's pipelines, statuses and custom fields, and check the ids in the client file (exit 1 if any is missing)")
     .argument('<client>', 'client id')
-    .action((id: string) =>
-      withClient(id, deps, async (c) => {
-        const api = new AmoApi(c.ctx, createAmoAuth(c.settings, c.ctx), c.settings.timeoutMs);
-        const account = await api.account();
-        const [pipelines, leadFields, contactFields] = [await api.pipelines(), await api.customFields('leads'), await api.customFields('contacts')];
-        const report = checkAgainstAccount(c.settings, c.mapping, pipelines, leadFields, contactFields);
-        print(`account ${account.id} "${account.name}" (${account.subdomain})`);
-        print('');
-        for (const line of describeAccount(pipelines, leadFields, contactFields)) print(line);
-        print('');
-        print(`checks of ${id}:`);
-        for (const ch of report) print(`  ${ch.level === 'ok' ? 'ok     ' : ch.level === 'warn' ? 'WARN   ' : 'MISSING'}  ${ch.what}: ${ch.message}`);
-        const missing = report.filter((r) => r.level === 'missing').length;
-        print(missing ? `${missing} id(s) in the client file do not exist in the account` : 'every id in the client file exists in the account');
-        if (missing) process.exitCode = 1;
-      }),
-    );
+    .action(async (id: string) => {
+      if ((await amocrmCheckOnline(id, deps)) !== 0) process.exitCode = 1;
+    });
+}
+
+/**
+ * `amocrm check-online <client>` (also what `clients check --online <client>` should call): prints the
+ * account's pipelines, statuses and fields and checks the client file's ids. Returns the exit code:
+ * 0 when every id exists, 1 otherwise.
+ */
+export async function amocrmCheckOnline(id: string, deps: AmocrmCommandDeps): Promise<number> {
+  const { print } = deps;
+  let missing = 0;
+  await withClient(id, deps, async (c) => {
+    const api = new AmoApi(c.ctx, createAmoAuth(c.settings, c.ctx));
+    const account = await api.account();
+    // One after the other: the limiter would serialize them anyway, and the order keeps output stable.
+    const pipelines = await api.pipelines();
+    const leadFields = await api.customFields('leads');
+    const contactFields = await api.customFields('contacts');
+    const report = checkAgainstAccount(c.settings, c.mapping, pipelines, leadFields, contactFields);
+    print(`account ${account.id} "${account.name}" (${account.subdomain})`);
+    print('');
+    for (const line of describeAccount(pipelines, leadFields, contactFields)) print(line);
+    print('');
+    print(`checks of ${id}:`);
+    for (const ch of report) print(`  ${ch.level === 'ok' ? 'ok     ' : ch.level === 'warn' ? 'WARN   ' : 'MISSING'}  ${ch.what}: ${ch.message}`);
+    missing = report.filter((r) => r.level === 'missing').length;
+    print(missing ? `${missing} id(s) in the client file do not exist in the account` : 'every id in the client file exists in the account');
+  });
+  return missing ? 1 : 0;
 }
 
 export interface CheckLine {

@@ -6,6 +6,7 @@ import { CLIENT_ID_PATTERN, leadJsonSchema } from '../domain/lead';
 import { LeadProducer } from '../queue/producer';
 import { startService } from '../service';
 import { listFailed, replayFailed } from '../support/failed-jobs';
+import { amocrmCheckOnline, registerAmocrmCommands } from './amocrm-commands';
 import { ClientControl } from './client-control';
 import { enqueueFile } from './enqueue-file';
 
@@ -61,8 +62,14 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
   clients
     .command('check')
     .description('validate every client file (or one file); exit 1 if any error')
-    .argument('[path]', 'folder of client files, or one file', undefined)
-    .action(async (path: string | undefined) => {
+    .argument('[path]', 'folder of client files, or one file (with --online: a client id)', undefined)
+    .option('--online', "also check the ids in the client's config against the live CRM account (amoCRM)")
+    .action(async (path: string | undefined, o: { online?: boolean }) => {
+      if (o.online) {
+        if (!path || !CLIENT_ID_PATTERN.test(path)) throw new LeadExportError('usage', 'clients check --online takes a client id, e.g. lead-export clients check --online acme');
+        process.exitCode = await amocrmCheckOnline(path, { serviceConfig, print, err: io.err, env });
+        return;
+      }
       const target = path ?? env.CLIENTS_DIR ?? 'config/clients';
       const { stat } = await import('node:fs/promises');
       const isFile = await stat(target).then((s) => s.isFile()).catch(() => false);
@@ -175,6 +182,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     .description('print the JSON Schema of LeadV1 (for HRDrom core)')
     .action(() => print(JSON.stringify(leadJsonSchema(), null, 2)));
 
+  registerAmocrmCommands(program, { serviceConfig, print, err: io.err, env });
   return program;
 }
 

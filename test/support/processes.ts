@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../..');
@@ -10,8 +10,7 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
  * emits dist/). When a test file is run alone on a stale tree, compile once here.
  */
 export function ensureBuilt(): void {
-  const src = join(ROOT, 'src/service.ts');
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= statSync(src).mtimeMs) return;
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource()) return;
   const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
 }
@@ -51,4 +50,18 @@ export function spawnService(env: NodeJS.ProcessEnv, args: string[] = ['serve', 
       await exited;
     },
   };
+}
+
+/** The newest modification time of any TypeScript file the service is built from. */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of ['src', 'adapters', 'test/support']) walk(join(ROOT, d));
+  return newest;
 }
