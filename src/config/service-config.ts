@@ -87,7 +87,9 @@ export interface ServiceConfig {
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
   const cfg = convict<ServiceConfig>(schema as unknown as convict.Schema<ServiceConfig>, { env, args: [] });
   try {
-    cfg.load(overrides);
+    // Explicit overrides (the demo, tests, benchmarks) win over the environment: convict ranks
+    // set() above env, whereas load() ranks below it.
+    for (const [k, v] of Object.entries(overrides)) if (v !== undefined) cfg.set(k as keyof ServiceConfig, v as never);
     cfg.validate({ allowed: 'strict' });
   } catch (err) {
     // convict names the key (e.g. "redisUrl: must be a redis:// ... : value was ..."); add the env variable.

@@ -153,3 +153,12 @@ describe('service config', () => {
     expect(c).toEqual(expect.objectContaining({ redisUrl: 'redis://127.0.0.1:6379', clientsDir: 'config/clients', queuePrefix: 'le', logLevel: 'info' }));
   });
 });
+
+describe('service config overrides', () => {
+  it('lets explicit overrides win over the environment (the demo and tests rely on it)', () => {
+    const c = loadServiceConfig({ REDIS_URL: 'redis://10.0.0.1:6390', QUEUE_PREFIX: 'env' }, { redisUrl: 'redis://127.0.0.1:7000', queuePrefix: 'override' });
+    expect(c.redisUrl).toBe('redis://127.0.0.1:7000');
+    expect(c.queuePrefix).toBe('override');
+    expect(() => loadServiceConfig({}, { queuePrefix: 'bad prefix!' })).toThrow(/QUEUE_PREFIX/);
+  });
+});
