@@ -9,3 +9,4 @@ export { startService, type RunningService, type ServiceRoles } from './service'
 export { loadServiceConfig, type ServiceConfig } from './config/service-config';
 export { parseClientFile, loadClientsDir, type ClientFileError } from './config/client-loader';
 export type { CrmAdapter, AdapterDefinition, AdapterContext, PushItem, PushOutcome } from '../adapters/types';
+export { openApiDocument } from './api/openapi';

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { leadJsonSchema } from '../domain/lead';
+import { openApiDocument } from './openapi';
 import type { Supervisor } from '../delivery/supervisor';
 import type { Logger } from '../logging/logger';
 import type { Metrics } from '../observability/metrics';
@@ -34,6 +35,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/readyz', async (_req, reply) => ((await deps.ready()) ? { ready: true } : reply.code(503).send({ ready: false })));
   app.get('/metrics', async (_req, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   app.get('/v1/schema/lead', async () => leadJsonSchema());
+  app.get('/v1/openapi.json', async () => openApiDocument());
   registerIntakeRoutes(app, deps);
   if (deps.supervisor) registerAdminRoutes(app, { supervisor: deps.supervisor, adminToken: deps.adminToken });
   return app;

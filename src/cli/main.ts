@@ -3,6 +3,7 @@ import { formatClientFileError, loadClientFile, loadClientsDir } from '../config
 import { loadServiceConfig, type ServiceConfig } from '../config/service-config';
 import { LeadExportError } from '../domain/errors';
 import { CLIENT_ID_PATTERN, leadJsonSchema } from '../domain/lead';
+import { openApiDocument } from '../api/openapi';
 import { LeadProducer } from '../queue/producer';
 import { startService } from '../service';
 import { listFailed, replayFailed } from '../support/failed-jobs';
@@ -179,8 +180,9 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
 
   program
     .command('schema')
-    .description('print the JSON Schema of LeadV1 (for HRDrom core)')
-    .action(() => print(JSON.stringify(leadJsonSchema(), null, 2)));
+    .description('print the JSON Schema of LeadV1, or the OpenAPI document of the intake API (for HRDrom core)')
+    .option('--openapi', 'print the OpenAPI 3.1 document instead')
+    .action((o: { openapi?: boolean }) => print(JSON.stringify(o.openapi ? openApiDocument() : leadJsonSchema(), null, 2)));
 
   registerAmocrmCommands(program, { serviceConfig, print, err: io.err, env });
   return program;

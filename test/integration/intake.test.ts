@@ -142,3 +142,21 @@ describe('LeadProducer (library)', () => {
     }
   });
 });
+
+describe('contract documents for HRDrom core', () => {
+  it('serves the LeadV1 JSON Schema and an OpenAPI document that embeds it', async () => {
+    const crm = await startFakeRestCrm();
+    const h = await startHarness({ clients: [restClient('acme', crm.url)] });
+    try {
+      const schema = (await (await fetch(`${h.svc.url}/v1/schema/lead`)).json()) as { required: string[] };
+      expect(schema.required).toContain('consent');
+      const doc = (await (await fetch(`${h.svc.url}/v1/openapi.json`)).json()) as any;
+      expect(doc.openapi).toBe('3.1.0');
+      expect(doc.components.schemas.LeadV1.required).toEqual(schema.required);
+      expect(Object.keys(doc.paths['/v1/leads'].post.responses)).toEqual(['202', '400', '401', '404', '413', '422', '503']);
+    } finally {
+      await h.close();
+      await crm.close();
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import { leadJsonSchema } from '../domain/lead';
+import { MAX_BATCH } from '../queue/producer';
+
+/**
+ * The OpenAPI 3.1 document of the intake API, for HRDrom core. Built from the same zod schema that
+ * validates leads, so the document cannot drift from what the service accepts.
+ */
+export function openApiDocument(): Record<string, unknown> {
+  const { $schema: _ignored, ...lead } = leadJsonSchema();
+  const fieldError = { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string', examples: ['candidate.phone'] }, message: { type: 'string' } } };
+  const result = {
+    type: 'object',
+    required: ['index', 'status'],
+    properties: {
+      index: { type: 'integer', description: 'position of the lead in the request' },
+      status: { enum: ['accepted', 'duplicate', 'invalid', 'unknown_client'] },
+      leadId: { type: 'string' },
+      jobId: { type: 'string', description: '<clientId>.<leadId>' },
+      errors: { type: 'array', items: fieldError },
+    },
+  };
+  const batchResponse = {
+    type: 'object',
+    properties: {
+      accepted: { type: 'integer' },
+      duplicate: { type: 'integer' },
+      invalid: { type: 'integer' },
+      unknownClient: { type: 'integer' },
+      results: { type: 'array', items: result },
+    },
+  };
+  const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'lead-export intake', version: '1', description: 'HRDrom core sends leads here; lead-export delivers them to the client CRM.' },
+    components: {
+      schemas: { LeadV1: lead, IntakeResponse: batchResponse },
+      securitySchemes: { intakeToken: { type: 'http', scheme: 'bearer', description: 'INTAKE_TOKEN' } },
+    },
+    security: [{ intakeToken: [] }],
+    paths: {
+      '/v1/leads': {
+        post: {
+          summary: `Enqueue one lead, or up to ${MAX_BATCH}`,
+          description:
+            'Accepted means durable. A lead already accepted (same clientId + leadId) comes back as duplicate and is delivered once. ' +
+            'In a batch that mixes valid and invalid leads, the valid ones ARE accepted and the response is 422; sending the whole batch again is safe.',
+          requestBody: {
+            required: true,
+            ...json({ oneOf: [{ $ref: '#/components/schemas/LeadV1' }, { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: '#/components/schemas/LeadV1' } }] }),
+          },
+          responses: {
+            '202': { description: 'every lead accepted or a duplicate', ...json({ $ref: '#/components/schemas/IntakeResponse' }) },
+            '400': { description: 'the body is not JSON' },
+            '401': { description: 'no token, or a wrong one' },
+            '404': { description: 'unknown client (every lead names one)', ...json({ $ref: '#/components/schemas/IntakeResponse' }) },
+            '413': { description: `more than ${MAX_BATCH} leads` },
+            '422': { description: 'at least one lead is invalid; see results[i].errors', ...json({ $ref: '#/components/schemas/IntakeResponse' }) },
+            '503': { description: 'Redis unreachable: nothing accepted; send again (Retry-After)' },
+          },
+        },
+      },
+    },
+  };
+}
