@@ -34,6 +34,9 @@ class RestAdapter implements CrmAdapter {
     this.s = config.settings;
     this.capabilities = restAdapter.capabilities(this.s);
     this.auth = createRestAuth(this.s.auth, ctx);
+    // Without a configured ping there is no request known to be cheap and harmless: the runtime then
+    // lets the next delivery act as the probe instead of guessing a path that may answer 404 forever.
+    if (!this.s.ping) this.ping = undefined;
   }
 
   async push(items: PushItem[]): Promise<PushOutcome[]> {
@@ -65,6 +68,11 @@ class RestAdapter implements CrmAdapter {
     if (!lookup) return null;
     const res = await this.send({ method: 'GET', path: lookup.path, query: { [lookup.queryParam]: lead.leadId }, purpose: 'lookup' });
     if (res.status === 404) return null;
+    if (res.status >= 400 && failureKind(res.status) === 'rejected') {
+      // The CRM refuses the lookup itself: the lookup config is wrong, and without it we cannot tell
+      // whether the lead exists. Pause the client rather than reject (or duplicate) its leads.
+      throw new DeliveryError('contract', `lookup refused by the CRM: ${reasonOf(res)}; check settings.lookup`, { status: res.status });
+    }
     if (res.status < 200 || res.status >= 300) throwForStatus(res, 'lookup');
     const items = readResponsePath(res.body, lookup.itemsPath);
     if (!Array.isArray(items)) {
@@ -76,11 +84,10 @@ class RestAdapter implements CrmAdapter {
     return { crmId: String(id) };
   }
 
-  async ping(): Promise<void> {
-    const path = this.s.ping?.path ?? this.s.lookup?.path ?? '/';
-    const res = await this.send({ method: 'GET', path, purpose: 'probe' });
+  ping?: () => Promise<void> = async () => {
+    const res = await this.send({ method: 'GET', path: this.s.ping!.path, purpose: 'probe' });
     if (res.status >= 400) throwForStatus(res, 'ping');
-  }
+  };
 
   async close(): Promise<void> {
     await this.auth.close();
@@ -119,7 +126,7 @@ class RestAdapter implements CrmAdapter {
     if (res.status < 200 || res.status >= 300) {
       // A whole-batch rejection (e.g. 400/413) is not about one lead: fall back to one request per lead,
       // so each lead gets its own outcome and the good ones still arrive.
-      if (failureKind(res.status) === 'rejected') {
+      if (res.status >= 400 && failureKind(res.status) === 'rejected') {
         this.ctx.log.warn({ clientId: this.ctx.clientId, status: res.status, size: items.length }, 'batch create rejected as a whole; sending one by one');
         const out: PushOutcome[] = [];
         for (const item of items) out.push(await this.createOne(item));

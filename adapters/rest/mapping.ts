@@ -94,7 +94,9 @@ function evaluate(spec: ValueSpec, lead: LeadV1): unknown {
     }
     return v === undefined ? spec.default : v;
   }
-  let empty = true;
+  // "Empty" means every placeholder was empty; a template with no placeholders is a literal.
+  let empty = TEMPLATE_VAR.test(spec.template);
+  TEMPLATE_VAR.lastIndex = 0;
   const out = spec.template
     .replace(TEMPLATE_VAR, (_m, p: string) => {
       const v = readPath(lead, p.trim());

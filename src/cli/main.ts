@@ -162,7 +162,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
 
   program
     .command('replay')
-    .description('send failed deliveries again (fresh retry budget; never creates duplicates)')
+    .description('send failed deliveries again (fresh retry budget; delivered leads are skipped, uncertain ones looked up first)')
     .argument('<client>', 'client id', clientIdArg)
     .option('--lead <id...>', 'only these lead ids')
     .option('--reason <text>', 'only failures whose reason contains this text')

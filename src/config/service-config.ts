@@ -1,5 +1,6 @@
 import convict from 'convict';
 import { LeadExportError } from '../domain/errors';
+import { parseEncryptionKey } from '../delivery/redis-store';
 
 /**
  * Service-wide settings, from the environment only (12-factor). Validated at start: a bad value stops
@@ -27,6 +28,13 @@ convict.addFormat({
   },
 });
 convict.addFormat({
+  name: 'encryption-key',
+  validate(value: unknown) {
+    if (value === '') return; // required only where tokens are stored (amoCRM); said there
+    if (typeof value !== 'string' || parseEncryptionKey(value) === null) throw new Error('must be 32 bytes as 64 hex digits or base64 (openssl rand -base64 32)');
+  },
+});
+convict.addFormat({
   name: 'prefix',
   validate(value: unknown) {
     if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(value)) throw new Error('must be 1-32 characters of A-Z a-z 0-9 _ -');
@@ -51,7 +59,7 @@ const schema = {
   queuePrefix: { doc: 'Prefix of every Redis key lead-export writes', format: 'prefix', default: 'le', env: 'QUEUE_PREFIX' },
   tokenEncryptionKey: {
     doc: 'Key (32 bytes, base64 or hex) that encrypts stored CRM tokens at rest',
-    format: String,
+    format: 'encryption-key',
     default: '',
     env: 'TOKEN_ENCRYPTION_KEY',
     sensitive: true,

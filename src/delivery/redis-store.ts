@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AdapterStore } from '../../adapters/types';
 import { LeadExportError } from '../domain/errors';
@@ -72,10 +72,18 @@ export class RedisAdapterStore implements AdapterStore {
   }
 }
 
-/** Accepts 32 bytes as base64 or hex; anything else is stretched with SHA-256 (documented as weaker). */
-function deriveKey(k: string): Buffer {
+/** The key must be 32 random bytes, as 64 hex digits or base64 (checked at start by the service config). */
+export function parseEncryptionKey(k: string): Buffer | null {
   if (/^[0-9a-fA-F]{64}$/.test(k)) return Buffer.from(k, 'hex');
-  const b = Buffer.from(k, 'base64');
-  if (b.length === 32) return b;
-  return createHash('sha256').update(k).digest();
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(k)) {
+    const b = Buffer.from(k, 'base64');
+    if (b.length === 32) return b;
+  }
+  return null;
+}
+
+function deriveKey(k: string): Buffer {
+  const key = parseEncryptionKey(k);
+  if (!key) throw new LeadExportError('config', 'TOKEN_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or base64 (e.g. openssl rand -base64 32)');
+  return key;
 }

@@ -205,6 +205,24 @@ describe('REST adapter delivery', () => {
     expect(crm.candidates().filter((c) => c.body.external_id === lead.leadId)).toHaveLength(1);
   });
 
+  it('a lookup the CRM refuses pauses the client with reason contract instead of guessing', async () => {
+    const { crm, h } = await setup({}, (url) => {
+      const c = restClient('acme', url);
+      (c.settings as Record<string, any>).lookup = { path: '/api/candidates/batch', queryParam: 'external_id', itemsPath: 'items', idPath: 'id' };
+      return c;
+    });
+    crm.injectFault({ type: 'timeout', ms: 3_000 }, { times: 1, match: { method: 'POST', path: /^\/api\/candidates$/ } });
+    await h.post(makeLead('acme'));
+    const rt = h.svc.supervisor!.runtime('acme')!;
+    const st = await eventually(async () => {
+      const s = await rt.status();
+      return s.circuit.state === 'open' ? s : null;
+    }, 'a contract pause', 20_000);
+    expect(st.circuit.reason).toBe('contract');
+    expect(st.circuit.detail).toContain('check settings.lookup');
+    expect(st.counts.failed).toBe(0);
+  });
+
   it('logs no name, phone, email, password or token during a delivery run', async () => {
     const { crm, h } = await setup({ auth: { mode: 'login', username: 'bot', password: 'pw-secret-987', accessTtlMs: 1_500 } }, withAuth(loginAuth), { T_PASS: 'pw-secret-987' });
     crm.injectFault({ type: 'status', status: 503 }, { times: 1, match: { method: 'POST', path: /^\/api\/candidates$/ } });
