@@ -18,7 +18,7 @@ export interface ServiceRoles {
 }
 
 export interface RunningService {
-  url: string | null;
+  url: string;
   supervisor: Supervisor | null;
   producer: LeadProducer;
   metrics: Metrics;
@@ -57,25 +57,27 @@ export async function startService(
       { reloadMs: config.configReloadMs, shutdownTimeoutMs: config.shutdownTimeoutMs },
     );
     await supervisor.start();
+    const sup = supervisor;
+    metrics.observeQueues(async () =>
+      Promise.all(sup.clients.map(async (rt) => ({ client: rt.clientId, counts: await rt.queue.getJobCounts('wait', 'active', 'delayed', 'failed', 'prioritized') }))),
+    );
   }
 
   const producer = new LeadProducer({ connection: config.redisUrl, prefix: config.queuePrefix, idempotencyTtlDays: config.idempotencyTtlDays });
-  let app: FastifyInstance | null = null;
-  let url: string | null = null;
-  if (roles.api) {
-    app = buildServer({
-      producer,
-      supervisor: supervisor ?? undefined,
-      metrics,
-      log,
-      intakeToken: config.intakeToken,
-      adminToken: config.adminToken,
-      // The shared connection queues commands while Redis is away; readiness must answer, not wait.
-      ready: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 1_000).catch(() => null)) === 'PONG',
-    });
-    url = await app.listen({ port: config.httpPort, host: config.httpHost });
-    log.info({ url }, 'http server listening');
-  }
+  // Every role serves HTTP: api/all take leads; every process serves /healthz, /readyz and /metrics
+  // (a worker's delivery metrics must be scrapable); processes that run workers serve the admin API.
+  const app: FastifyInstance = buildServer({
+    producer: roles.api ? producer : undefined,
+    supervisor: supervisor ?? undefined,
+    metrics,
+    log,
+    intakeToken: config.intakeToken,
+    adminToken: config.adminToken,
+    // The shared connection queues commands while Redis is away; readiness must answer, not wait.
+    ready: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 1_000).catch(() => null)) === 'PONG',
+  });
+  const url = await app.listen({ port: config.httpPort, host: config.httpHost });
+  log.info({ url, roles }, 'http server listening');
 
   let closing: Promise<void> | null = null;
   return {
@@ -86,7 +88,7 @@ export async function startService(
     log,
     close() {
       closing ??= (async () => {
-        if (app) await app.close();
+        await app.close();
         if (supervisor) await supervisor.close();
         await producer.close();
         if (redis.status === 'ready') await withTimeout(redis.quit(), 2_000).catch(() => redis.disconnect());

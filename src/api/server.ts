@@ -9,7 +9,8 @@ import { registerAdminRoutes } from './admin-routes';
 import { registerIntakeRoutes } from './intake-routes';
 
 export interface ServerDeps {
-  producer: LeadProducer;
+  /** Present in processes that take leads (role api or all): mounts POST /v1/leads. */
+  producer?: LeadProducer;
   supervisor?: Supervisor;
   metrics: Metrics;
   log: Logger;
@@ -36,7 +37,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/metrics', async (_req, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   app.get('/v1/schema/lead', async () => leadJsonSchema());
   app.get('/v1/openapi.json', async () => openApiDocument());
-  registerIntakeRoutes(app, deps);
+  if (deps.producer) registerIntakeRoutes(app, { ...deps, producer: deps.producer });
   if (deps.supervisor) registerAdminRoutes(app, { supervisor: deps.supervisor, adminToken: deps.adminToken });
   return app;
 }

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import IORedis, { type Redis } from 'ioredis';
 import { CircuitBreaker, DEFAULT_CIRCUIT_OPTIONS, type CircuitState } from '../flow/circuit-breaker';
 import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
+import { LeadExportError } from '../domain/errors';
 import { Keys } from '../queue/keys';
 
 /**
@@ -14,7 +15,7 @@ export class ClientControl {
 
   private constructor(
     private readonly redis: Redis,
-    keys: Keys,
+    private readonly keys: Keys,
     readonly clientId: string,
   ) {
     this.queue = new Queue(keys.deliveryQueue(clientId), { connection: redis, prefix: keys.prefix });
@@ -27,7 +28,16 @@ export class ClientControl {
     return new ClientControl(redis, new Keys(prefix), clientId);
   }
 
+  /** Refuses a client the service has never loaded: a typo must not print a calm row of zeros. */
+  async assertKnown(): Promise<void> {
+    if ((await this.redis.hexists(this.keys.knownClients(), this.clientId)) === 1) return;
+    // A client whose file was removed keeps its jobs: support must still reach them.
+    if ((await this.queue.count()) > 0 || (await this.queue.getFailedCount()) > 0) return;
+    throw new LeadExportError('not_found', `unknown client '${this.clientId}': no running service has loaded config/clients/${this.clientId}.yaml and its queue is empty`);
+  }
+
   async status(): Promise<{ clientId: string; paused: boolean; circuit: CircuitState; counts: Record<string, number> }> {
+    await this.assertKnown();
     return {
       clientId: this.clientId,
       paused: await this.queue.isPaused(),
@@ -37,11 +47,13 @@ export class ClientControl {
   }
 
   async pause(by: string): Promise<void> {
+    await this.assertKnown();
     await this.breaker.open('manual', `paused by ${by}`);
     await this.queue.pause();
   }
 
   async resume(): Promise<void> {
+    await this.assertKnown();
     await this.breaker.close('manual');
     await this.queue.resume();
   }

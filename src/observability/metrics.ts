@@ -62,12 +62,26 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  /** Set by the service: reads the queue counts of this process's clients at scrape time. */
+  private queueSource: (() => Promise<Array<{ client: string; counts: Record<string, number> }>>) | null = null;
   readonly queueJobs = new Gauge({
     name: 'lead_export_queue_jobs',
-    help: 'Jobs per client queue and state (sampled)',
+    help: 'Jobs per client queue and state, read from Redis at scrape time',
     labelNames: ['client', 'state'] as const,
     registers: [this.registry],
+    // Counted when scraped rather than on every tick: the numbers are always fresh and cost nothing between scrapes.
+    collect: async () => {
+      if (!this.queueSource) return;
+      this.queueJobs.reset();
+      for (const { client, counts } of await this.queueSource()) {
+        for (const [state, n] of Object.entries(counts)) this.queueJobs.set({ client, state }, n);
+      }
+    },
   });
+
+  observeQueues(source: () => Promise<Array<{ client: string; counts: Record<string, number> }>>): void {
+    this.queueSource = source;
+  }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });

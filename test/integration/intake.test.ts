@@ -143,6 +143,23 @@ describe('LeadProducer (library)', () => {
   });
 });
 
+describe('process roles', () => {
+  it('a worker-only process serves health, metrics and admin, but takes no leads', async () => {
+    const crm = await startFakeRestCrm();
+    const h = await startHarness({ clients: [restClient('acme', crm.url)], roles: { api: false, worker: true } });
+    try {
+      expect((await h.post(makeLead('acme'))).status).toBe(404);
+      expect((await fetch(`${h.svc.url}/healthz`)).status).toBe(200);
+      expect(await (await fetch(`${h.svc.url}/metrics`)).text()).toContain('lead_export_queue_jobs');
+      const admin = await fetch(`${h.svc.url}/admin/clients`, { headers: { authorization: 'Bearer admin-token-0123456789abcdef' } });
+      expect(admin.status).toBe(200);
+    } finally {
+      await h.close();
+      await crm.close();
+    }
+  });
+});
+
 describe('contract documents for HRDrom core', () => {
   it('serves the LeadV1 JSON Schema and an OpenAPI document that embeds it', async () => {
     const crm = await startFakeRestCrm();

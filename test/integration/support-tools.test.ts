@@ -85,6 +85,15 @@ describe('support tools', () => {
     expect((await cli(['replay', 'acme'])).code).toBe(2);
   });
 
+  it('clients status/pause name an unknown client instead of printing zeros', async () => {
+    const r = await cli(['clients', 'status', 'nobody']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("unknown client 'nobody'");
+    const ok = await cli(['clients', 'status', 'acme']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toEqual(expect.objectContaining({ clientId: 'acme', paused: false }));
+  });
+
   it('admin API: token required; status, pause, resume, failed and replay', async () => {
     expect((await admin('GET', '/admin/clients', undefined, 'wrong-token-0000000000')).status).toBe(401);
     const list = await admin('GET', '/admin/clients');
@@ -107,5 +116,9 @@ describe('support tools', () => {
     expect((await admin('POST', '/admin/clients/acme/replay', {})).status).toBe(400);
     const replay = await admin('POST', '/admin/clients/acme/replay', { reasonContains: 'HTTP 422' });
     expect(replay.body).toEqual({ scanned: 1, replayed: 1, skipped: 0 });
+    await eventually(async () => (await rt.status()).counts.failed === 1, 'the replayed lead to be rejected again');
+    const metrics = await (await fetch(`${h.svc.url}/metrics`)).text();
+    expect(metrics).toContain('lead_export_queue_jobs{client="acme",state="failed"} 1');
+    expect(metrics).toMatch(/lead_export_deliveries_total\{client="acme",outcome="rejected"\} 2/);
   });
 });

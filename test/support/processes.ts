@@ -27,7 +27,7 @@ export interface ServiceProcess {
 /** Starts `lead-export serve` in a child process with the given environment. */
 export function spawnService(env: NodeJS.ProcessEnv, args: string[] = ['serve', '--role', 'worker']): ServiceProcess {
   ensureBuilt();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const collect = (b: Buffer) => output.push(...b.toString('utf8').split('\n').filter(Boolean));
   child.stdout!.on('data', collect);
