@@ -37,7 +37,6 @@ export class ClientControl {
   }
 
   async status(): Promise<{ clientId: string; paused: boolean; circuit: CircuitState; counts: Record<string, number> }> {
-    await this.assertKnown();
     return {
       clientId: this.clientId,
       paused: await this.queue.isPaused(),
@@ -47,13 +46,11 @@ export class ClientControl {
   }
 
   async pause(by: string): Promise<void> {
-    await this.assertKnown();
     await this.breaker.open('manual', `paused by ${by}`);
     await this.queue.pause();
   }
 
   async resume(): Promise<void> {
-    await this.assertKnown();
     await this.breaker.close('manual');
     await this.queue.resume();
   }

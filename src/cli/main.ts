@@ -90,10 +90,12 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
       if (bad > 0 || results.length === 0) process.exitCode = 1;
     });
 
+  /** Support commands act on a client a service knows (or whose jobs remain), so a typo is an error. */
   const withControl = async (clientId: string, fn: (c: ClientControl) => Promise<void>) => {
     const cfg = serviceConfig();
     const c = ClientControl.open(cfg.redisUrl, cfg.queuePrefix, clientId);
     try {
+      await c.assertKnown();
       await fn(c);
     } finally {
       await c.close();

@@ -12,7 +12,8 @@ import { FlowControlledHttp } from '../../src/http/crm-http';
 import { Keys } from '../../src/queue/keys';
 import { makeLead } from '../support/harness';
 import { cleanupPrefix, redisClient, testPrefix } from '../support/redis';
-import { startFakeAmo, type AmoCustomFieldSeed, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
+import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
+import { SELECT_VACANCY_FIELDS } from '../support/amocrm-fixtures';
 
 // The adapter on its own, over real HTTP to the fake amoCRM and a real Redis store: every branch of
 // push, auth and lookup that the whole-service tests (amocrm.test.ts) do not reach cheaply.
@@ -296,15 +297,7 @@ describe('amoCRM adapter against the fake amoCRM', () => {
   });
 
   test('validation errors: the bad lead is rejected with code, path and detail; the others are resent and delivered', async () => {
-    const selectVacancy: AmoCustomFieldSeed[] = [
-      { id: 500, name: 'External ID', type: 'text' },
-      { id: 501, name: 'Вакансия', type: 'select', enums: [{ id: 1, value: 'Courier' }, { id: 2, value: 'Picker' }] },
-      { id: 502, name: 'Город', type: 'text' },
-      { id: 503, name: 'Источник', type: 'text' },
-      { id: 510, name: 'utm_source', type: 'tracking_data', code: 'UTM_SOURCE' },
-      { id: 511, name: 'utm_medium', type: 'tracking_data', code: 'UTM_MEDIUM' },
-      { id: 512, name: 'utm_campaign', type: 'tracking_data', code: 'UTM_CAMPAIGN' },
-    ];
+    const selectVacancy = SELECT_VACANCY_FIELDS;
     const env = await setup({ leadCustomFields: selectVacancy });
     await env.connect();
     const ls = leads(10, (i) => (i === 3 || i === 7 ? { vacancy: { title: 'Astronaut' } } : {}));

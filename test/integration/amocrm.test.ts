@@ -1,17 +1,15 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { Queue } from 'bullmq';
 import type { AmoLead } from '../support/fake-amocrm';
-import { startFakeAmo, type AmoCustomFieldSeed, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
+import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
 import { eventually, makeLead, startHarness, type Harness } from '../support/harness';
-import { spawnService, type ServiceProcess } from '../support/processes';
+import { ensureBuilt, spawnService, type ServiceProcess } from '../support/processes';
 import { REDIS_URL, redisClient } from '../support/redis';
 import { registerAmocrmCommands } from '../../src/cli/amocrm-commands';
 import { LeadProducer } from '../../src/queue/producer';
 import { Keys } from '../../src/queue/keys';
 import type { DeliveryJobData, DeliveryResult } from '../../src/queue/delivery-job';
+import { SELECT_VACANCY_FIELDS } from '../support/amocrm-fixtures';
 
 // lead-export with the amoCRM adapter, end to end: intake queue → workers → fake amoCRM (real HTTP),
 // real Redis, and — for the token race — three real worker processes.
@@ -133,7 +131,7 @@ describe('amoCRM through the whole service', () => {
   });
 
   test('access token expires mid-run under 3 worker processes: exactly one refresh, every lead delivered', async () => {
-    buildDist();
+    ensureBuilt();
     const f = await startAmo();
     const client = amoClient('amo-race', f.url, { batch: { size: 10, linger: '50ms' } });
     const h = (harness = await startHarness({ clients: [client], env: ENV, roles: { api: false, worker: false } }));
@@ -221,15 +219,7 @@ describe('amoCRM through the whole service', () => {
   });
 
   test('one invalid lead in a batch of 50: 49 delivered, 1 failed with amoCRM’s code, path and detail', async () => {
-    const fields: AmoCustomFieldSeed[] = [
-      { id: 500, name: 'External ID', type: 'text' },
-      { id: 501, name: 'Вакансия', type: 'select', enums: [{ id: 1, value: 'Courier' }, { id: 2, value: 'Picker' }] },
-      { id: 502, name: 'Город', type: 'text' },
-      { id: 503, name: 'Источник', type: 'text' },
-      { id: 510, name: 'utm_source', type: 'tracking_data', code: 'UTM_SOURCE' },
-      { id: 511, name: 'utm_medium', type: 'tracking_data', code: 'UTM_MEDIUM' },
-      { id: 512, name: 'utm_campaign', type: 'tracking_data', code: 'UTM_CAMPAIGN' },
-    ];
+    const fields = SELECT_VACANCY_FIELDS;
     const f = await startAmo({ leadCustomFields: fields });
     const h = (harness = await startHarness({ clients: [amoClient('amo-invalid', f.url, { batch: { size: 50, linger: '500ms' } })], env: ENV }));
     await amoCli(h, ['connect', 'amo-invalid', '--code', f.issueCode()]);
@@ -306,20 +296,3 @@ describe('amoCRM through the whole service', () => {
     await expect(amoCli(h, ['connect', 'nope', '--code', 'x'])).rejects.toThrow(/no client file nope.yaml/);
   });
 });
-
-/** The worker processes run dist/; compile when any source is newer than its output (ensureBuilt only watches src/service.ts). */
-function buildDist(): void {
-  const root = resolve(__dirname, '../..');
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) return Math.max(m, newest(p));
-      return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? Math.max(m, statSync(p).mtimeMs) : m;
-    }, 0);
-  const out = join(root, 'dist/adapters/amocrm/index.js');
-  const src = Math.max(newest(join(root, 'src')), newest(join(root, 'adapters')));
-  if (existsSync(out) && statSync(out).mtimeMs >= src && statSync(join(root, 'dist/src/cli/main.js')).mtimeMs >= newest(join(root, 'src'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, encoding: 'utf8' });
-  // Type errors elsewhere in the tree do not stop tsc from emitting; only a missing output is fatal.
-  if (!existsSync(out)) throw new Error(`tsc produced no dist/adapters/amocrm:\n${r.stdout}${r.stderr}`);
-}
