@@ -9,6 +9,7 @@ import { startService } from '../service';
 import { listFailed, replayFailed } from '../support/failed-jobs';
 import { amocrmCheckOnline, registerAmocrmCommands } from './amocrm-commands';
 import { ClientControl } from './client-control';
+import { registerProbeCommand } from './probe-command';
 import { enqueueFile } from './enqueue-file';
 
 /** `lead-export` — the command line for ops and support. Exit codes: 0 ok, 1 failure found, 2 bad usage. */
@@ -187,6 +188,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     .action((o: { openapi?: boolean }) => print(JSON.stringify(o.openapi ? openApiDocument() : leadJsonSchema(), null, 2)));
 
   registerAmocrmCommands(program, { serviceConfig, print, err: io.err, env });
+  registerProbeCommand(program, { serviceConfig, print, err: io.err, env });
   return program;
 }
 

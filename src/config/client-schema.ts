@@ -61,6 +61,20 @@ const CommonClientFields = {
     .object({ request: duration.default(15_000) })
     .strict()
     .default({ request: 15_000 }),
+  /**
+   * `lead-export probe <client>`: how far the capacity probe may go against this client's API. It only
+   * ever sends the adapter's read-only ping. The latency phase (about 20 requests at a gentle pace)
+   * always runs; the ramp is opt-in per client because it deliberately provokes the CRM's rate limit.
+   */
+  probe: z
+    .object({
+      /** Allow phase 2: raise the request rate step by step until the first 429 or rising latency. */
+      ramp: z.boolean().default(false),
+      /** Requests per second the probe never exceeds (also capped by a limit the adapter knows, e.g. amoCRM's 7/s). */
+      maxRate: z.number().positive('maxRate must be greater than 0').max(1000).default(20),
+    })
+    .strict()
+    .default({ ramp: false, maxRate: 20 }),
   /** CRM status key → HRDrom funnel stage (used by progress polling). */
   statusMap: z.record(z.string(), z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` })).default({}),
 };

@@ -7,7 +7,7 @@ import type { ClientConfig } from '../config/client-schema';
 import { DeliveryError, PAUSING_KINDS, isDeliveryError, type DeliveryErrorKind } from '../domain/errors';
 import { CircuitBreaker, type CircuitState } from '../flow/circuit-breaker';
 import { nextRetryDelay, shouldGiveUp } from '../flow/backoff';
-import { SharedRateLimiter } from '../flow/rate-limiter';
+import { SharedRateLimiter, arrivalGuardMs } from '../flow/rate-limiter';
 import { FlowControlledHttp } from '../http/crm-http';
 import type { Logger } from '../logging/logger';
 import type { Metrics } from '../observability/metrics';
@@ -57,6 +57,7 @@ export class ClientRuntime {
   private worker: Worker<DeliveryJobData, DeliveryResult, string> | null = null;
   private lastActivity = Date.now();
   private probing = false;
+  private circuitReasonLabel?: string;
   private closed = false;
   private readonly log: Logger;
 
@@ -71,6 +72,8 @@ export class ClientRuntime {
     this.queue.on('error', (err) => this.log.warn({ err: err.message }, 'queue error'));
     const flowKey = deps.keys.flow(config.id);
     this.limiter = new SharedRateLimiter(deps.redis, flowKey, config.rateLimit, {
+      // The CRM counts arrivals, we count admissions: space them a little wider (see arrivalGuardMs).
+      guardMs: arrivalGuardMs,
       onLimitChange: (c) => {
         deps.metrics.rateLimitChanges.inc({ client: this.clientId, reason: c.reason });
         deps.metrics.effectiveRateLimit.set({ client: this.clientId }, c.to);
@@ -110,6 +113,7 @@ export class ClientRuntime {
       timeoutMs: def.timeoutMs?.(c.settings) ?? c.timeouts.request,
       log: this.log,
       gate: this.limiter,
+      beforeSend: (req) => this.checkCircuitBeforeSend(req),
       observe: (o) => {
         m.crmRequests.inc({ client: o.clientId, purpose: o.purpose, status: String(o.status) });
         m.crmLatency.observe({ client: o.clientId, purpose: o.purpose }, o.durationMs / 1000);
@@ -127,7 +131,27 @@ export class ClientRuntime {
         now: () => Date.now(),
       },
     );
-    this.batcher = new Batcher<PushItem, PushOutcome>(batchSize, c.batch.linger, (items) => this.sendBatch(items));
+    // A partly filled batch keeps filling while the shared limit has no room for it anyway.
+    this.batcher = new Batcher<PushItem, PushOutcome>(batchSize, c.batch.linger, (items) => this.sendBatch(items), {
+      readyInMs: () => this.limiter.readyInMs(),
+    });
+  }
+
+  /**
+   * A request that waited in the limiter while the circuit opened (in any process) is not sent: it
+   * would only add traffic to a CRM that is down or refusing our credentials. It waits like a
+   * rate-limited one, without using up an attempt. Probes are the exception: they are how we learn
+   * that the CRM is back.
+   */
+  private async checkCircuitBeforeSend(req: { purpose: string }): Promise<void> {
+    if (req.purpose === 'probe') return;
+    const c = await this.breaker.read();
+    if (c.state !== 'open') return;
+    const waitMs = c.probeAt !== undefined ? Math.max(1_000, c.probeAt - Date.now()) : 5_000;
+    throw new DeliveryError('rate_limited', `not sent: the client's circuit is open (${c.reason ?? 'unknown'})`, {
+      retryAfterMs: waitMs,
+      details: { reason: 'circuit_open' },
+    });
   }
 
   /** Applies a changed client file without a restart. */
@@ -154,12 +178,25 @@ export class ClientRuntime {
   async reconcile(): Promise<void> {
     if (this.closed) return;
     const state = await this.breaker.read();
-    this.deps.metrics.circuitOpen.set({ client: this.clientId, reason: state.reason ?? 'none' }, state.state === 'closed' ? 0 : 1);
+    const reasonLabel = state.reason ?? 'none';
+    // One series per client: a reason that no longer applies must not stay at 1 forever.
+    if (this.circuitReasonLabel !== undefined && this.circuitReasonLabel !== reasonLabel) {
+      this.deps.metrics.circuitOpen.remove({ client: this.clientId, reason: this.circuitReasonLabel });
+    }
+    this.circuitReasonLabel = reasonLabel;
+    this.deps.metrics.circuitOpen.set({ client: this.clientId, reason: reasonLabel }, state.state === 'closed' ? 0 : 1);
+    // The adaptive limit is shared: another process may have lowered or raised it. Keep every
+    // process's gauge true, not only the one that made the change.
+    this.deps.metrics.effectiveRateLimit.set({ client: this.clientId }, (await this.limiter.effectiveLimit()).requests);
     if (state.state === 'open' && state.probeAt !== undefined && state.probeAt <= Date.now() && !this.probing) {
       await this.probe();
     }
     const fresh = await this.breaker.read();
-    const shouldPause = !this.config.enabled || this.config.paused || fresh.state === 'open';
+    // Half-open with a ping: one process is probing with that ping; the others keep the queue paused
+    // until it reports, or an outage would get a burst of real deliveries with every probe.
+    // Without a ping the next delivery is the probe, so the queue must run.
+    const probingWithPing = fresh.state === 'half-open' && this.adapter.ping !== undefined;
+    const shouldPause = !this.config.enabled || this.config.paused || fresh.state === 'open' || probingWithPing;
     const paused = await this.queue.isPaused();
     if (shouldPause && !paused) {
       await this.queue.pause();

@@ -132,6 +132,15 @@ describe('adaptive limit', () => {
     expect(changes[3]).toEqual({ from: 8, to: 10, reason: 'config' });
   });
 
+  it('a 429 right after a burst is measured against the recent rate, not the near-empty last window', async () => {
+    // 10 requests at once, then the next one a window later: the burst has just left the trailing
+    // window, which now holds only the new request. Counting that window alone took 10 straight to 1.
+    const limiter = new SharedRateLimiter(conns[0], client, { requests: 10, perSeconds: 1 }, { guardMs: 50 });
+    await Promise.all(Array.from({ length: 10 }, () => limiter.acquire()));
+    await limiter.acquire();
+    expect(await limiter.onRateLimited()).toEqual({ from: 10, to: 7, reason: 'rate_limited' });
+  });
+
   it('never goes below 1', async () => {
     const limiter = new SharedRateLimiter(conns[0], client, { requests: 2, perSeconds: 1 }, { adaptive: { decreaseGapMs: 1 } });
     await limiter.acquire();

@@ -25,7 +25,8 @@ export const RL_ACQUIRE = new LuaScript(
   `--[[
   Admit one request under an exact sliding-window log, unless a hold is active.
 
-  KEYS[1] log       ZSET   score = admission time in microseconds (Redis TIME), member = "<us>:<token>"
+  KEYS[1] log       ZSET   score = admission time in microseconds (Redis TIME), member = "<us>:<token>";
+                           kept for two windows
   KEYS[2] hold      STRING with PX; value = reason of the hold
   KEYS[3] adaptive  HASH   field eff = shared effective limit (absent = the ceiling)
 
@@ -53,21 +54,77 @@ local holdMs = redis.call('PTTL', KEYS[2])
 if holdMs > 0 then return {-1, holdMs, eff, 0} end
 
 -- An entry at s counts for the half-open window (now - W, now]; it leaves once now >= s + W.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(nowUs - windowUs))
-local count = redis.call('ZCARD', KEYS[1])
+-- Entries are kept for two windows (rl_rate_limited reads the recent rate from them), so count
+-- only the window's own.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(nowUs - 2 * windowUs))
+local from = '(' .. fmt(nowUs - windowUs)
+local count = redis.call('ZCOUNT', KEYS[1], from, '+inf')
 if count < eff then
   local at = fmt(nowUs)
   redis.call('ZADD', KEYS[1], at, at .. ':' .. ARGV[3])
-  -- Every entry is useless after one window, so the key never outlives its newest entry by more.
-  redis.call('PEXPIRE', KEYS[1], windowMs + 1)
+  -- Every entry is useless after two windows, so the key never outlives its newest entry by more.
+  redis.call('PEXPIRE', KEYS[1], 2 * windowMs + 1)
   return {1, 0, eff, nowUs}
 end
 
--- count - eff + 1 entries must leave before count < eff; the last of them is at rank count - eff.
-local idx = count - eff
-local entry = redis.call('ZRANGE', KEYS[1], idx, idx, 'WITHSCORES')
+-- count - eff + 1 entries must leave before count < eff; the last of them is the (count - eff)-th
+-- (0-based) entry of the window.
+local entry = redis.call('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES', 'LIMIT', count - eff, 1)
 local waitUs = tonumber(entry[2]) + windowUs - nowUs
 return {0, math.floor(waitUs / 1000) + 1, eff, 0}
+`,
+);
+
+export const RL_PEEK = new LuaScript(
+  'rl_peek',
+  `--[[
+  How long until rl_acquire would admit a request, without recording one. Used to decide whether a
+  partly filled batch should go now or keep filling; never to admit.
+
+  KEYS and ARGV as rl_acquire (ARGV[3] unused).
+  Returns {waitMs, effective}   waitMs 0 = a request would be admitted now
+]]
+${NUM}
+local t = redis.call('TIME')
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ceiling = tonumber(ARGV[1])
+local windowUs = tonumber(ARGV[2]) * 1000
+
+local eff = tonumber(redis.call('HGET', KEYS[3], 'eff')) or ceiling
+if eff > ceiling then eff = ceiling end
+if eff < 1 then eff = 1 end
+
+local holdMs = redis.call('PTTL', KEYS[2])
+if holdMs > 0 then return {holdMs, eff} end
+
+local count = redis.call('ZCOUNT', KEYS[1], '(' .. fmt(nowUs - windowUs), '+inf')
+if count < eff then return {0, eff} end
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(nowUs - windowUs), '+inf', 'WITHSCORES', 'LIMIT', count - eff, 1)
+local waitUs = tonumber(entries[2]) + windowUs - nowUs
+return {math.floor(waitUs / 1000) + 1, eff}
+`,
+);
+
+export const RL_SENT = new LuaScript(
+  'rl_sent',
+  `--[[
+  The admitted request is leaving now: move its log entry to the current time. Between admission and
+  the bytes leaving there can be a Redis round trip, an auth header, a busy event loop; the CRM
+  counts arrivals, so the window must count from departure. Only ever moves an entry later (TIME is
+  past the admission), so the guarantee can only get stricter. No-op if the entry is already gone.
+
+  KEYS[1] log     ZSET (see rl_acquire)
+  ARGV[1] member  the entry rl_acquire added ("<us>:<token>")
+  ARGV[2] windowMs  the admission window (for the key's expiry)
+  Returns 1 if moved, 0 if absent
+]]
+${NUM}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[1], 'XX', fmt(nowUs), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]) + 1)
+return 1
 `,
 );
 
@@ -131,6 +188,8 @@ export const RL_RATE_LIMITED = new LuaScript(
   ARGV[3] factor    0 < factor < 1
   ARGV[4] gapMs     minimum time between two decreases
   ARGV[5] ttlMs
+  ARGV[6] logWindowMs  the window admissions are spaced by (windowMs + the arrival guard); entries
+                       younger than it still count for rl_acquire, so they must not be trimmed here
 
   Returns {changed 0|1, fromEffective, toEffective}
 ]]
@@ -140,6 +199,7 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowMs = math.floor(nowUs / 1000)
 local ceiling = tonumber(ARGV[1])
 local windowMs = tonumber(ARGV[2])
+local logWindowMs = tonumber(ARGV[6]) or windowMs
 
 local st = redis.call('HMGET', KEYS[2], 'eff', 'lastDecrease', 'ceil')
 local eff = tonumber(st[1]) or ceiling
@@ -157,9 +217,22 @@ if lastDecrease and nowMs - lastDecrease < tonumber(ARGV[4]) then
   return {0, eff, eff}
 end
 
--- When traffic is below the limit, the rate that drew the 429 is what we actually sent.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(nowUs - windowMs * 1000))
-local observed = redis.call('ZCARD', KEYS[1])
+-- When traffic is below the limit, the rate that drew the 429 is what we actually sent. "What we
+-- sent" is the larger of the last window's count and the average per window over the log (up to two
+-- windows, see rl_acquire). The last window alone undercounts right after a burst — a burst's
+-- entries leave the window exactly when the next burst is admitted — and took a limit of 10 to 1
+-- on a single 429.
+local logWindowUs = logWindowMs * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(nowUs - 2 * logWindowUs))
+local observed = redis.call('ZCOUNT', KEYS[1], '(' .. fmt(nowUs - windowMs * 1000), '+inf')
+local all = redis.call('ZCARD', KEYS[1])
+if all > observed then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local span = nowUs - tonumber(oldest[2])
+  if span < windowMs * 1000 then span = windowMs * 1000 end
+  local avg = math.floor(all * windowMs * 1000 / span)
+  if avg > observed then observed = avg end
+end
 local base = eff
 if observed > 0 and observed < base then base = observed end
 local to = math.floor(base * tonumber(ARGV[3]))

@@ -16,6 +16,11 @@ import { parseRetryAfter } from '../flow/retry-after';
 /** What the client needs from flow control; src/flow's SharedRateLimiter satisfies it. */
 export interface RequestGate {
   acquire(signal?: AbortSignal): Promise<unknown>;
+  /**
+   * The request admitted by acquire() — given what acquire() returned — is being sent now. Not
+   * awaited: it must not delay the send.
+   */
+  sent?(admission: unknown): Promise<unknown>;
   holdFor(ms: number, reason: string): Promise<void>;
   onRateLimited?(): Promise<unknown>;
   onSuccess?(): Promise<unknown>;
@@ -40,9 +45,23 @@ export interface CrmHttpOptions {
   observe?: (o: RequestObservation) => void;
   /** Default wait when a 429 names none (amoCRM's HTML 429 has no Retry-After). */
   defaultRateLimitWaitMs?: number;
+  /**
+   * Called after the gate admitted a request and right before it is sent; a rejection stops it.
+   * A request can wait in the limiter for a while, and the client's circuit may open meanwhile
+   * (another process saw the outage or the 401): this is the last point at which not sending is free.
+   */
+  beforeSend?: (req: CrmRequest) => Promise<void>;
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+
+/**
+ * Failures that happen before a connection exists: the request never left this process, so the CRM
+ * cannot have created anything. Marking such a failure uncertain would make every lead of the batch
+ * look itself up first after the CRM comes back — one extra rate-limited request per lead after an
+ * outage, for nothing.
+ */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 
 export class FlowControlledHttp implements CrmHttp {
   readonly baseUrl: string;
@@ -96,7 +115,9 @@ export class FlowControlledHttp implements CrmHttp {
 
   async request(req: CrmRequest): Promise<CrmResponse> {
     const url = this.resolveUrl(req.path);
-    if (this.opts.gate) await this.opts.gate.acquire();
+    const admission: unknown = this.opts.gate ? await this.opts.gate.acquire() : undefined;
+    if (this.opts.beforeSend) await this.opts.beforeSend(req);
+    if (this.opts.gate?.sent) void this.opts.gate.sent(admission).catch(() => undefined);
     const started = Date.now();
     const logPath = new URL(url).pathname; // never the query: it can carry a phone (amoCRM `query=`)
     let res: AxiosResponse<string>;
@@ -139,7 +160,11 @@ export class FlowControlledHttp implements CrmHttp {
         await this.opts.gate.onRateLimited?.();
       }
       this.opts.log.warn({ clientId: this.opts.clientId, path: logPath, waitMs, hinted: hinted !== undefined }, 'crm rate limit hit: holding all traffic to this client');
-      throw new DeliveryError('rate_limited', `the CRM answered 429 Too Many Requests; waiting ${waitMs} ms`, { status: 429, retryAfterMs: waitMs });
+      throw new DeliveryError('rate_limited', `the CRM answered 429 Too Many Requests; waiting ${waitMs} ms`, {
+        status: 429,
+        retryAfterMs: waitMs,
+        details: { rateLimitHeaders: rateLimitHeaders(headers) },
+      });
     }
     this.consecutive429 = 0;
     if (res.status < 400) await this.opts.gate?.onSuccess?.();
@@ -156,8 +181,22 @@ export class FlowControlledHttp implements CrmHttp {
     if (!NETWORK_CODES.has(code) && !timedOut && !/socket hang up/i.test(ax.message ?? '')) {
       return new DeliveryError('transient', `${req.method} ${path} ${what} (${ax.message})`, { code });
     }
-    return new DeliveryError('transient', `${req.method} ${path} ${what}`, { code: timedOut ? 'timeout' : code, details: { uncertain: true } });
+    const uncertain = timedOut || !NOT_SENT_CODES.has(code);
+    return new DeliveryError('transient', `${req.method} ${path} ${what}`, { code: timedOut ? 'timeout' : code, details: uncertain ? { uncertain: true } : undefined });
   }
+}
+
+/**
+ * The headers in which a CRM states its rate limit (X-RateLimit-*, the IETF RateLimit-* draft,
+ * Retry-After). Safe to keep and print: they carry numbers, never credentials or personal data.
+ */
+export function rateLimitHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const name = k.toLowerCase();
+    if (name === 'retry-after' || name.startsWith('x-ratelimit-') || name.startsWith('ratelimit')) out[name] = v;
+  }
+  return out;
 }
 
 function lowerHeaders(h: Record<string, unknown>): Record<string, string> {
