@@ -56,6 +56,10 @@ const CommonClientFields = {
       maxCooldown: duration.default(600_000),
     })
     .strict()
+    .superRefine((c, ctx) => {
+      if (c.cooldown < 1_000) ctx.addIssue({ code: 'custom', path: ['cooldown'], message: 'must be at least 1s: probes need time between them' });
+      if (c.maxCooldown < c.cooldown) ctx.addIssue({ code: 'custom', path: ['maxCooldown'], message: `must be at least cooldown (${c.cooldown} ms)` });
+    })
     .default({ failureThreshold: 5, cooldown: 30_000, maxCooldown: 600_000 }),
   timeouts: z
     .object({ request: duration.default(15_000) })

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import type { CrmAdapter, PushItem, PushOutcome, SecretResolver } from '../../adapters/types';
 import { findAdapter } from '../../adapters/registry';
 import type { ClientConfig } from '../config/client-schema';
-import { DeliveryError, PAUSING_KINDS, isDeliveryError, type DeliveryErrorKind } from '../domain/errors';
+import { DeliveryError, LeadExportError, PAUSING_KINDS, isDeliveryError, type DeliveryErrorKind } from '../domain/errors';
+import { scrubPersonalData } from '../logging/scrub';
 import { CircuitBreaker, type CircuitState } from '../flow/circuit-breaker';
 import { nextRetryDelay, shouldGiveUp } from '../flow/backoff';
 import { SharedRateLimiter, arrivalGuardMs } from '../flow/rate-limiter';
@@ -58,6 +59,7 @@ export class ClientRuntime {
   private lastActivity = Date.now();
   private probing = false;
   private circuitReasonLabel?: string;
+  private lastSeenCircuit?: string;
   private closed = false;
   private readonly log: Logger;
 
@@ -84,7 +86,7 @@ export class ClientRuntime {
     this.breaker = new CircuitBreaker(deps.redis, flowKey, this.circuitOptions(config), {
       onTransition: (t: CircuitTransition) => {
         deps.metrics.circuitTransitions.inc({ client: this.clientId, to: t.to, reason: t.reason });
-        this.log.warn({ from: t.from, to: t.to, reason: t.reason, detail: t.detail }, `circuit ${t.to}`);
+        this.log.warn({ from: t.from, to: t.to, reason: t.reason, detail: t.detail === undefined ? undefined : scrubPersonalData(t.detail) }, `circuit ${t.to}`);
       },
     });
     this.buildAdapter(config);
@@ -167,7 +169,7 @@ export class ClientRuntime {
     if (this.worker) this.worker.concurrency = this.batchSize(next) * 2;
     // A person fixed the config: credentials or a contract problem may be cured, so let traffic try again.
     const state = await this.breaker.read();
-    if (state.state !== 'closed' && state.reason && state.reason !== 'manual' && JSON.stringify(prev) !== JSON.stringify(next)) {
+    if (state.state !== 'closed' && state.reason && state.reason !== 'manual' && state.reason !== 'blocked' && JSON.stringify(prev) !== JSON.stringify(next)) {
       await this.breaker.close('config');
     }
     this.log.info({ rateLimit: next.rateLimit, paused: next.paused, enabled: next.enabled }, 'client config applied');
@@ -178,6 +180,12 @@ export class ClientRuntime {
   async reconcile(): Promise<void> {
     if (this.closed) return;
     const state = await this.breaker.read();
+    // Pauses and resumes made elsewhere (the CLI, another process) show up in this process's log too.
+    const seenKey = `${state.state}:${state.reason ?? ''}`;
+    if (this.lastSeenCircuit !== undefined && seenKey !== this.lastSeenCircuit) {
+      this.log.info({ state: state.state, reason: state.reason, detail: state.detail === undefined ? undefined : scrubPersonalData(state.detail) }, 'client circuit state changed');
+    }
+    this.lastSeenCircuit = seenKey;
     const reasonLabel = state.reason ?? 'none';
     // One series per client: a reason that no longer applies must not stay at 1 forever.
     if (this.circuitReasonLabel !== undefined && this.circuitReasonLabel !== reasonLabel) {
@@ -200,7 +208,7 @@ export class ClientRuntime {
     const paused = await this.queue.isPaused();
     if (shouldPause && !paused) {
       await this.queue.pause();
-      this.log.warn({ reason: this.config.paused ? 'config' : !this.config.enabled ? 'disabled' : fresh.reason, detail: fresh.detail }, 'client paused');
+      this.log.warn({ reason: this.config.paused ? 'config' : !this.config.enabled ? 'disabled' : fresh.reason, detail: fresh.detail === undefined ? undefined : scrubPersonalData(fresh.detail) }, 'client paused');
     } else if (!shouldPause && paused) {
       await this.queue.resume();
       this.log.info({}, 'client resumed');
@@ -261,7 +269,9 @@ export class ClientRuntime {
       if (!job) return;
       // 'failed' fires for every failed attempt; only a job that landed in the failed set is final.
       void job.isFailed().then((final) => {
-        const fields = { jobId: job.id, leadId: job.data.lead.leadId, attempts: job.attemptsMade, reason: err.message };
+        // The CRM's words may echo the candidate: they stay on the job (failedReason, attempt log) for
+        // support, and only the kind of failure is logged.
+        const fields = { jobId: job.id, leadId: job.data.lead.leadId, attempts: job.attemptsMade, kind: failureKindOf(err.message) };
         if (final) this.log.warn(fields, 'delivery failed for good');
         else this.log.info(fields, 'delivery attempt failed; will retry');
       }, () => undefined);
@@ -349,7 +359,10 @@ export class ClientRuntime {
     let outcomes: PushOutcome[];
     try {
       outcomes = await this.adapter.push(items);
-    } catch (err) {
+    } catch (caught) {
+      // A secret that cannot be read (env var unset, file missing) is a credentials problem: pause the
+      // client with reason auth and alert, rather than retry every lead until it expires.
+      const err = caught instanceof LeadExportError && caught.kind === 'config' ? new DeliveryError('auth', caught.message) : caught;
       if (!(isDeliveryError(err) && err.details?.uncertain)) await clearInflight();
       await this.onRequestFailure(err);
       throw err;
@@ -374,7 +387,7 @@ export class ClientRuntime {
       const { opened } = await this.breaker.open(kind as 'auth' | 'blocked' | 'account' | 'contract', err.message);
       if (opened) {
         // One alert line per opening, never one per lead.
-        this.log.error({ alert: true, reason: kind, detail: err.message }, `client paused: ${kind}`);
+        this.log.error({ alert: true, reason: kind, detail: scrubPersonalData(err.message) }, `client paused: ${kind}`);
         await this.queue.pause();
       }
     } else if (kind === 'transient') {
@@ -386,7 +399,7 @@ export class ClientRuntime {
       }
       const { opened } = await this.breaker.recordFailure(err.message);
       if (opened) {
-        this.log.error({ alert: true, reason: 'transient', detail: err.message }, 'circuit opened after consecutive failures');
+        this.log.error({ alert: true, reason: 'transient', detail: scrubPersonalData(err.message) }, 'circuit opened after consecutive failures');
         await this.queue.pause();
       }
     }
@@ -436,4 +449,10 @@ export class ClientRuntime {
     await this.adapter.close?.().catch(() => undefined);
     await this.queue.close();
   }
+}
+
+/** The leading word of a failure message set by outcome-signals (`rejected: …`, `transient: …`). */
+function failureKindOf(message: string): string {
+  const m = /^(rejected|transient|waiting|stalled)\b/i.exec(message);
+  return m ? m[1].toLowerCase() : /stalled more than/i.test(message) ? 'stalled' : 'error';
 }

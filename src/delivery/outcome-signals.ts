@@ -13,6 +13,9 @@ export async function signalFailure(job: Job<DeliveryJobData>, token: string | u
     // An error we did not classify is a bug or an unexpected library failure: retrying is the safe side.
     throw err instanceof Error ? err : new Error(String(err));
   }
+  // The CRM may hold the lead whatever the kind (a 2xx of a changed shape is a contract pause): remember
+  // it on the job itself, which outlives the one-hour in-flight mark however long the pause lasts.
+  if (err.details?.uncertain && !job.data.uncertain) await job.updateData({ ...job.data, uncertain: true });
   switch (err.kind) {
     case 'rejected':
       throw new UnrecoverableError(`rejected: ${err.message}`);
@@ -24,7 +27,6 @@ export async function signalFailure(job: Job<DeliveryJobData>, token: string | u
       await job.moveToDelayed(Date.now() + holdMs, token);
       throw new DelayedError(`waiting (${err.kind}): ${err.message}`);
     case 'transient':
-      if (err.details?.uncertain && !job.data.uncertain) await job.updateData({ ...job.data, uncertain: true });
       throw new Error(`transient: ${err.message}`);
   }
 }

@@ -69,7 +69,12 @@ export class Supervisor {
         }
         this.reportedErrors.delete(r.file);
         seen.add(r.config.id);
-        await this.apply(r.config);
+        try {
+          await this.apply(r.config);
+        } catch (err) {
+          // One client that cannot start must not stop the others from starting or reloading.
+          log.error({ clientId: r.config.id, err: (err as Error).message }, 'client config could not be applied; the last good config stays in force');
+        }
       }
       for (const [id, rt] of this.runtimes) {
         if (!seen.has(id) && !failedFileIds.has(id)) {

@@ -147,7 +147,7 @@ export class FlowControlledHttp implements CrmHttp {
     const contentType = headers['content-type'] ?? '';
     const out: CrmResponse = { status: res.status, headers, text, body: parseBody(text, contentType), contentType, durationMs };
     this.opts.observe?.({ clientId: this.opts.clientId, method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs });
-    this.opts.log.debug({ clientId: this.opts.clientId, method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs }, 'crm request');
+    this.opts.log.debug({ method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs }, 'crm request');
 
     if (res.status === 429) {
       this.consecutive429 += 1;
@@ -159,7 +159,7 @@ export class FlowControlledHttp implements CrmHttp {
         await this.opts.gate.holdFor(waitMs, 'crm answered 429');
         await this.opts.gate.onRateLimited?.();
       }
-      this.opts.log.warn({ clientId: this.opts.clientId, path: logPath, waitMs, hinted: hinted !== undefined }, 'crm rate limit hit: holding all traffic to this client');
+      this.opts.log.warn({ path: logPath, waitMs, hinted: hinted !== undefined }, 'crm rate limit hit: holding all traffic to this client');
       throw new DeliveryError('rate_limited', `the CRM answered 429 Too Many Requests; waiting ${waitMs} ms`, {
         status: 429,
         retryAfterMs: waitMs,
@@ -172,12 +172,17 @@ export class FlowControlledHttp implements CrmHttp {
   }
 
   private networkError(err: unknown, req: CrmRequest, path: string, durationMs: number): Error {
-    if (err instanceof LeadExportError) return err;
+    // Our own refusals (a redirect to another origin) come back wrapped by axios/follow-redirects.
+    for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+      if (e instanceof LeadExportError) {
+        return e.kind === 'contract' && !(e instanceof DeliveryError) ? new DeliveryError('contract', e.message) : e;
+      }
+    }
     const ax = err as AxiosError;
     const code = ax.code ?? (err as NodeJS.ErrnoException).code ?? 'network_error';
     const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(ax.message ?? '');
     const what = timedOut ? `timed out after ${durationMs} ms` : `failed: ${code}`;
-    this.opts.log.warn({ clientId: this.opts.clientId, method: req.method, path, purpose: req.purpose, code, durationMs }, 'crm request failed');
+    this.opts.log.warn({ method: req.method, path, purpose: req.purpose, code, durationMs }, 'crm request failed');
     if (!NETWORK_CODES.has(code) && !timedOut && !/socket hang up/i.test(ax.message ?? '')) {
       return new DeliveryError('transient', `${req.method} ${path} ${what} (${ax.message})`, { code });
     }

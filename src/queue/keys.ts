@@ -37,8 +37,9 @@ export class Keys {
     return `${this.client(clientId)}:inflight:${leadId}`;
   }
 
+  /** Prefix for src/flow's keys, which add their own `:flow:` segment (`P:{C}:flow:rl:log`, `P:{C}:flow:circuit`). */
   flow(clientId: string): string {
-    return `${this.client(clientId)}:flow`;
+    return this.client(clientId);
   }
 
   store(clientId: string): string {

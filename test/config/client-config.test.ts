@@ -55,6 +55,14 @@ describe('client config files', () => {
     expect(errorsOf('acme.yaml', c)).toEqual([`acme.yaml: ${path}: inline secrets are not allowed: put the value in an environment variable and write env:NAME, or in a file and write file:/path/to/file`]);
   });
 
+  it('checks the circuit cooldowns against each other', () => {
+    const c = good() as any;
+    c.circuit = { cooldown: '15m' };
+    expect(errorsOf('acme.yaml', c)).toEqual(['acme.yaml: circuit.maxCooldown: must be at least cooldown (900000 ms)']);
+    c.circuit = { cooldown: 0 };
+    expect(errorsOf('acme.yaml', c)).toEqual(['acme.yaml: circuit.cooldown: must be at least 1s: probes need time between them']);
+  });
+
   it('accepts env: and file: secret references', () => {
     const c = good() as any;
     c.settings.auth = { type: 'bearer', token: 'env:ACME_TOKEN' };

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startFakeRestCrm, type FakeRestCrm, type FakeRestCrmOptions } from '../support/fake-rest-crm';
 import { eventually, makeLead, restClient, startHarness, type Harness } from '../support/harness';
 
@@ -221,6 +223,46 @@ describe('REST adapter delivery', () => {
     expect(st.circuit.reason).toBe('contract');
     expect(st.circuit.detail).toContain('check settings.lookup');
     expect(st.counts.failed).toBe(0);
+  });
+
+  it('a secret that cannot be read pauses the client with reason auth (one alert), losing nothing', async () => {
+    const { crm, h } = await setup({ auth: { mode: 'bearer', token: 'tok-abcdef' } }, withAuth({ type: 'bearer', token: 'env:T_TOKEN_NOT_SET' }));
+    await h.post(makeLead('acme'));
+    const rt = h.svc.supervisor!.runtime('acme')!;
+    const st = await eventually(async () => {
+      const s = await rt.status();
+      return s.circuit.state === 'open' ? s : null;
+    }, 'an auth pause');
+    expect(st.circuit.reason).toBe('auth');
+    expect(st.circuit.detail).toContain('T_TOKEN_NOT_SET is not set');
+    expect(st.counts.failed).toBe(0);
+    expect(h.logs.messages().filter((m) => m.alert === true)).toHaveLength(1);
+    expect(crm.requests).toHaveLength(0);
+  });
+
+  it('a redirect to another origin is refused as a contract failure; the lead goes nowhere else', async () => {
+    const elsewhere = await startFakeRestCrm();
+    const redirector = createServer((req, res) => {
+      res.writeHead(307, { location: `${elsewhere.url}${req.url ?? '/'}` });
+      res.end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
+    const port = (redirector.address() as AddressInfo).port;
+    try {
+      h = await startHarness({ clients: [restClient('acme', `http://127.0.0.1:${port}`)] });
+      await h.post(makeLead('acme'));
+      const rt = h.svc.supervisor!.runtime('acme')!;
+      const st = await eventually(async () => {
+        const s = await rt.status();
+        return s.circuit.state === 'open' ? s : null;
+      }, 'a contract pause');
+      expect(st.circuit.reason).toBe('contract');
+      expect(st.circuit.detail).toContain('redirected to another origin');
+      expect(elsewhere.requests).toHaveLength(0);
+    } finally {
+      await new Promise((r) => redirector.close(r));
+      await elsewhere.close();
+    }
   });
 
   it('logs no name, phone, email, password or token during a delivery run', async () => {
