@@ -13,7 +13,7 @@ import type { ServiceConfig } from '../config/service-config';
 import { RedisAdapterStore } from '../delivery/redis-store';
 import { InputError } from '../domain/errors';
 import { CLIENT_ID_PATTERN } from '../domain/lead';
-import { SharedRateLimiter } from '../flow/rate-limiter';
+import { arrivalGuardMs, SharedRateLimiter } from '../flow/rate-limiter';
 import { FlowControlledHttp } from '../http/crm-http';
 import { Keys } from '../queue/keys';
 import { ClientControl } from './client-control';
@@ -92,7 +92,7 @@ async function openClient(rawId: string, deps: AmocrmCommandDeps): Promise<OpenC
     baseUrl: amoBaseUrl(settings),
     timeoutMs: settings.timeoutMs ?? config.timeouts.request,
     log,
-    gate: new SharedRateLimiter(redis, keys.flow(clientId), config.rateLimit),
+    gate: new SharedRateLimiter(redis, keys.flow(clientId), config.rateLimit, { guardMs: arrivalGuardMs }),
   });
   const ctx: AdapterContext = {
     clientId,

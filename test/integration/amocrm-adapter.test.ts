@@ -7,7 +7,7 @@ import { EnvFileSecretResolver } from '../../src/config/secret-ref';
 import { RedisAdapterStore } from '../../src/delivery/redis-store';
 import { DeliveryError } from '../../src/domain/errors';
 import { assertLead, type LeadV1 } from '../../src/domain/lead';
-import { SharedRateLimiter } from '../../src/flow/rate-limiter';
+import { arrivalGuardMs, SharedRateLimiter } from '../../src/flow/rate-limiter';
 import { FlowControlledHttp } from '../../src/http/crm-http';
 import { Keys } from '../../src/queue/keys';
 import { makeLead } from '../support/harness';
@@ -88,8 +88,8 @@ async function setup(
         baseUrl: f.url,
         timeoutMs: settings.timeoutMs ?? 2_000,
         log,
-        // 7 per 1.1 s: amoCRM's 7/s plus a guard for the admission-to-arrival skew (see amocrm.test.ts).
-        gate: new SharedRateLimiter(r, keys.flow(CLIENT), { requests: over.limit ?? 7, perSeconds: 1.1 }),
+        // amoCRM's 7/s, with the arrival guard the service's runtime uses too.
+        gate: new SharedRateLimiter(r, keys.flow(CLIENT), { requests: over.limit ?? 7, perSeconds: 1 }, { guardMs: arrivalGuardMs }),
       }),
       secrets: new EnvFileSecretResolver(ENV),
       store: new RedisAdapterStore(r, keys.store(CLIENT), encryptionKey),
