@@ -53,6 +53,7 @@ export async function startService(
         secrets: new EnvFileSecretResolver(opts.env ?? process.env),
         tokenEncryptionKey: config.tokenEncryptionKey,
         idempotencyTtlSeconds: config.idempotencyTtlDays * 86_400,
+        workerLockMs: config.workerLockMs,
       },
       { reloadMs: config.configReloadMs, shutdownTimeoutMs: config.shutdownTimeoutMs },
     );

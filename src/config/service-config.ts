@@ -66,6 +66,12 @@ const schema = {
   },
   configReloadMs: { doc: 'How often client files are re-read (ms)', format: 'nat', default: 2000, env: 'CONFIG_RELOAD_MS' },
   shutdownTimeoutMs: { doc: 'How long shutdown waits for in-flight deliveries (ms)', format: 'nat', default: 20000, env: 'SHUTDOWN_TIMEOUT_MS' },
+  workerLockMs: {
+    doc: 'Lock lifetime of an active delivery (ms); after a crashed worker, its leads are picked up within about twice this',
+    format: 'nat',
+    default: 60000,
+    env: 'WORKER_LOCK_MS',
+  },
   idempotencyTtlDays: {
     doc: 'How long an accepted lead id is remembered, so a repeat is not delivered again (days)',
     format: 'nat',
@@ -88,6 +94,7 @@ export interface ServiceConfig {
   tokenEncryptionKey: string;
   configReloadMs: number;
   shutdownTimeoutMs: number;
+  workerLockMs: number;
   idempotencyTtlDays: number;
 }
 

@@ -29,6 +29,12 @@ export interface RuntimeDeps {
   idempotencyTtlSeconds: number;
   /** A worker with nothing to do for this long is closed, so idle clients cost no connections. */
   idleWorkerMs?: number;
+  /**
+   * How long a job's lock lives without renewal (BullMQ lockDuration). A worker that dies (kill -9)
+   * leaves its active jobs locked this long; the stalled check, run at the same interval, then hands
+   * them to a live worker. Default 60 s.
+   */
+  workerLockMs?: number;
 }
 
 export interface ClientStatus {
@@ -260,7 +266,10 @@ export class ClientRuntime {
         concurrency: this.batchSize(this.config) * 2,
         settings: { backoffStrategy: (attemptsMade, type, _err, job) => this.backoff(attemptsMade, type, job) },
         // A delivery waits for the shared limiter; keep the lock comfortably longer than a request.
-        lockDuration: 60_000,
+        lockDuration: this.deps.workerLockMs ?? 60_000,
+        stalledInterval: Math.min(30_000, this.deps.workerLockMs ?? 30_000),
+        // A lead whose worker died mid-request is retried (and looked up first, through its in-flight
+        // mark), not failed: a few crashes must not cost a lead.
         maxStalledCount: 5,
       },
     );
