@@ -26,7 +26,7 @@ async function withService<T>(redisUrl: string, clients: Array<Record<string, un
   const prefix = `bench-${randomBytes(3).toString('hex')}`;
   const token = randomBytes(16).toString('hex');
   const cfg = loadServiceConfig({}, { redisUrl, httpPort: 0, httpHost: '127.0.0.1', clientsDir: dir, intakeToken: token, queuePrefix: prefix, logLevel: 'warn' });
-  const svc = await startService(cfg, { api: true, worker: true }, { logger: createLogger({ level: 'warn' }) });
+  const svc = await startService(cfg, { api: true, worker: true }, { logger: createLogger({ level: 'error' }) });
   try {
     return await fn(svc.url!, token, prefix);
   } finally {
