@@ -1,4 +1,5 @@
-import IORedis, { type Redis } from 'ioredis';
+import { connectRedis } from './queue/redis-connection';
+import type { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server';
 import { EnvFileSecretResolver } from './config/secret-ref';
@@ -38,7 +39,7 @@ export async function startService(
   const log = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics });
   const keys = new Keys(config.queuePrefix);
-  const redis: Redis = new IORedis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis: Redis = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
 
   let supervisor: Supervisor | null = null;

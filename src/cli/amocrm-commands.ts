@@ -1,7 +1,8 @@
+import { connectRedis } from '../queue/redis-connection';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import IORedis, { type Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { AdapterContext, AdapterLogger } from '../../adapters/types';
 import { AmoApi, type AmoCustomField, type AmoPipeline } from '../../adapters/amocrm/api';
 import { createAmoAuth, exchangeCode, importTokens } from '../../adapters/amocrm/oauth';
@@ -83,7 +84,7 @@ async function openClient(rawId: string, deps: AmocrmCommandDeps): Promise<OpenC
     throw new InputError('config', 'TOKEN_ENCRYPTION_KEY is not set: amoCRM tokens are stored encrypted, with the same key the service uses');
   }
   const settings = config.settings as AmoSettings;
-  const redis: Redis = new IORedis(service.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000 });
+  const redis: Redis = connectRedis(service.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000 });
   redis.on('error', () => undefined);
   const keys = new Keys(service.queuePrefix);
   const log = terminalLogger(deps.err);

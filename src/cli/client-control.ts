@@ -1,5 +1,6 @@
+import { connectRedis } from '../queue/redis-connection';
 import { Queue } from 'bullmq';
-import IORedis, { type Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { CircuitBreaker, DEFAULT_CIRCUIT_OPTIONS, type CircuitState } from '../flow/circuit-breaker';
 import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
 import { LeadExportError } from '../domain/errors';
@@ -23,7 +24,7 @@ export class ClientControl {
   }
 
   static open(redisUrl: string, prefix: string, clientId: string): ClientControl {
-    const redis = new IORedis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000, enableOfflineQueue: true });
+    const redis = connectRedis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000, enableOfflineQueue: true });
     redis.on('error', () => undefined);
     return new ClientControl(redis, new Keys(prefix), clientId);
   }

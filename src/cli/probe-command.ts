@@ -1,7 +1,7 @@
+import { connectRedis } from '../queue/redis-connection';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import IORedis from 'ioredis';
 import type { AdapterLogger } from '../../adapters/types';
 import { formatClientFileError, loadClientFile } from '../config/client-loader';
 import type { ClientConfig } from '../config/client-schema';
@@ -82,7 +82,7 @@ export function registerProbeCommand(program: Command, deps: ProbeCommandDeps): 
     .action(async (id: string, o: { samples: number; ramp: boolean; maxRate?: number; json?: boolean; verbose?: boolean }) => {
       const cfg = deps.serviceConfig();
       const config = await loadClient(cfg.clientsDir, id);
-      const redis = new IORedis(cfg.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000 });
+      const redis = connectRedis(cfg.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000 });
       redis.on('error', () => undefined);
       const ac = new AbortController();
       const onSigint = () => ac.abort(new Error('interrupted'));

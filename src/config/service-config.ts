@@ -10,7 +10,9 @@ import { parseEncryptionKey } from '../delivery/redis-store';
 convict.addFormat({
   name: 'redis-url',
   validate(value: unknown) {
-    if (typeof value !== 'string' || !/^rediss?:\/\/.+/.test(value)) throw new Error('must be a redis:// or rediss:// URL');
+    if (typeof value !== 'string' || !/^rediss?(\+cluster)?:\/\/.+/.test(value)) {
+      throw new Error('must be a redis:// or rediss:// URL, or redis+cluster://host:port,host:port for a Redis Cluster');
+    }
   },
 });
 convict.addFormat({

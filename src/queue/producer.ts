@@ -1,5 +1,6 @@
+import { connectRedis } from './redis-connection';
 import { Queue } from 'bullmq';
-import IORedis, { type Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { LeadExportError, type FieldIssue } from '../domain/errors';
 import { leadJobId, parseLead, type LeadV1 } from '../domain/lead';
 import { DELIVERY_JOB_NAME, deliveryJobOptions, type DeliveryJobData } from './delivery-job';
@@ -56,7 +57,7 @@ export class LeadProducer {
     this.ttlSeconds = Math.round((opts.idempotencyTtlDays ?? 90) * 86_400);
     if (typeof opts.connection === 'string') {
       // Fail fast when Redis is down: no offline queue, one retry, short timeouts — never hang a caller.
-      this.redis = new IORedis(opts.connection, {
+      this.redis = connectRedis(opts.connection, {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,
         connectTimeout: 2_000,
