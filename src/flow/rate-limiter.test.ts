@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { maxInAnyWindow as maxInWindow } from '../../test/support/fake-amocrm/rate-limit';
 import { cleanupPrefix, redisClient, testPrefix } from '../../test/support/redis';
 import { DeliveryError } from '../domain/errors';
 import { rateLimiterKeys, SharedRateLimiter, type LimitChange } from './rate-limiter';
@@ -19,17 +20,6 @@ afterEach(async () => {
   await Promise.all(conns.map((c) => c.quit()));
 });
 
-/** Largest number of timestamps (ms) inside any half-open window [t, t + windowMs). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let lo = 0;
-  for (let hi = 0; hi < sorted.length; hi++) {
-    while (sorted[hi] - sorted[lo] >= windowMs) lo++;
-    best = Math.max(best, hi - lo + 1);
-  }
-  return best;
-}
 
 describe('SharedRateLimiter: sliding window across processes', () => {
   it('never lets more than 7 requests into any 1 s window, with 60 concurrent acquires from 3 processes', async () => {

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { maxInAnyWindow as maxInWindow } from '../support/fake-amocrm/rate-limit';
 import type { Redis } from 'ioredis';
 import { startFakeRestCrm, type FakeRestCrm, type FakeRestCrmOptions, type RecordedRequest } from '../support/fake-rest-crm';
 import { eventually, makeLead, restClient, startHarness, type Harness } from '../support/harness';
@@ -94,17 +95,6 @@ async function enqueue(t: Tools, leads: Array<Record<string, unknown>>): Promise
   }
 }
 
-/** Largest number of arrivals inside any window (t - windowMs, t] — the fake's own definition. */
-function maxInWindow(times: number[], windowMs: number): number {
-  const t = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let i = 0;
-  for (let j = 0; j < t.length; j++) {
-    while (t[j] - t[i] >= windowMs) i++;
-    best = Math.max(best, j - i + 1);
-  }
-  return best;
-}
 
 const apiRequests = (f: FakeRestCrm): RecordedRequest[] => f.requests.filter((r) => r.path.startsWith('/api/'));
 const externalIds = (f: FakeRestCrm): string[] => f.candidates().map((c) => String(c.body.external_id));

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startFakeRestCrm, type FakeRestCrm, type FakeRestCrmOptions } from '../support/fake-rest-crm';
-import { eventually, makeLead, restClient, startHarness, type Harness } from '../support/harness';
+import { circuitOpened, eventually, makeLead, restClient, startHarness, type Harness } from '../support/harness';
 
 /**
  * Delivery through the generic REST adapter to the fake REST CRM, over real HTTP and real Redis.
@@ -108,10 +108,7 @@ describe('REST adapter delivery', () => {
     const lead = makeLead('acme');
     await h.post(lead);
     const rt = h.svc.supervisor!.runtime('acme')!;
-    const st = await eventually(async () => {
-      const s = await rt.status();
-      return s.circuit.state === 'open' ? s : null;
-    }, 'the client to pause');
+    const st = await circuitOpened(rt, 'the client to pause');
     expect(st.circuit.reason).toBe('auth');
     expect(st.queuePaused).toBe(true);
     expect(st.counts.failed).toBe(0);
@@ -195,10 +192,7 @@ describe('REST adapter delivery', () => {
     const lead = makeLead('acme');
     await h.post(lead);
     const rt = h.svc.supervisor!.runtime('acme')!;
-    const st = await eventually(async () => {
-      const s = await rt.status();
-      return s.circuit.state === 'open' ? s : null;
-    }, 'a contract pause');
+    const st = await circuitOpened(rt, 'a contract pause');
     expect(st.circuit.reason).toBe('contract');
     expect(await h.svc.producer.enqueue(makeLead('acme'))).toEqual(expect.objectContaining({ status: 'accepted' }));
     // After a person checks the CRM and resumes, the uncertain lead is looked up (it was created) — no duplicate.
@@ -216,10 +210,7 @@ describe('REST adapter delivery', () => {
     crm.injectFault({ type: 'timeout', ms: 3_000 }, { times: 1, match: { method: 'POST', path: /^\/api\/candidates$/ } });
     await h.post(makeLead('acme'));
     const rt = h.svc.supervisor!.runtime('acme')!;
-    const st = await eventually(async () => {
-      const s = await rt.status();
-      return s.circuit.state === 'open' ? s : null;
-    }, 'a contract pause', 20_000);
+    const st = await circuitOpened(rt, 'a contract pause', 20_000);
     expect(st.circuit.reason).toBe('contract');
     expect(st.circuit.detail).toContain('check settings.lookup');
     expect(st.counts.failed).toBe(0);
@@ -229,10 +220,7 @@ describe('REST adapter delivery', () => {
     const { crm, h } = await setup({ auth: { mode: 'bearer', token: 'tok-abcdef' } }, withAuth({ type: 'bearer', token: 'env:T_TOKEN_NOT_SET' }));
     await h.post(makeLead('acme'));
     const rt = h.svc.supervisor!.runtime('acme')!;
-    const st = await eventually(async () => {
-      const s = await rt.status();
-      return s.circuit.state === 'open' ? s : null;
-    }, 'an auth pause');
+    const st = await circuitOpened(rt, 'an auth pause');
     expect(st.circuit.reason).toBe('auth');
     expect(st.circuit.detail).toContain('T_TOKEN_NOT_SET is not set');
     expect(st.counts.failed).toBe(0);
@@ -252,10 +240,7 @@ describe('REST adapter delivery', () => {
       h = await startHarness({ clients: [restClient('acme', `http://127.0.0.1:${port}`)] });
       await h.post(makeLead('acme'));
       const rt = h.svc.supervisor!.runtime('acme')!;
-      const st = await eventually(async () => {
-        const s = await rt.status();
-        return s.circuit.state === 'open' ? s : null;
-      }, 'a contract pause');
+      const st = await circuitOpened(rt, 'a contract pause');
       expect(st.circuit.reason).toBe('contract');
       expect(st.circuit.detail).toContain('redirected to another origin');
       expect(elsewhere.requests).toHaveLength(0);

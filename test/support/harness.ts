@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { loadServiceConfig, type ServiceConfig } from '../../src/config/service-config';
 import { createLogger } from '../../src/logging/logger';
 import { startService, type RunningService, type ServiceRoles } from '../../src/service';
+import type { ClientRuntime, ClientStatus } from '../../src/delivery/client-runtime';
 import { cleanupPrefix, redisClient, REDIS_URL, testPrefix } from './redis';
 
 /** Captures every log line a service writes, so tests can assert on what was (not) logged. */
@@ -152,4 +153,12 @@ export async function eventually<T>(check: () => T | Falsy | Promise<T | Falsy>,
 
 export function randomToken(): string {
   return randomBytes(16).toString('hex');
+}
+
+/** Waits until the client's circuit is open (the client is paused) and returns its status. */
+export async function circuitOpened(rt: ClientRuntime, what = 'the client to pause', timeoutMs = 15_000): Promise<ClientStatus> {
+  return eventually(async () => {
+    const s = await rt.status();
+    return s.circuit.state === 'open' ? s : null;
+  }, what, timeoutMs);
 }
