@@ -55,6 +55,7 @@ export async function startService(
         tokenEncryptionKey: config.tokenEncryptionKey,
         idempotencyTtlSeconds: config.idempotencyTtlDays * 86_400,
         workerLockMs: config.workerLockMs,
+        idleWorkerMs: config.workerIdleMs,
       },
       { reloadMs: config.configReloadMs, shutdownTimeoutMs: config.shutdownTimeoutMs },
     );

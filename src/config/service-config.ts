@@ -68,6 +68,12 @@ const schema = {
   },
   configReloadMs: { doc: 'How often client files are re-read (ms)', format: 'nat', default: 2000, env: 'CONFIG_RELOAD_MS' },
   shutdownTimeoutMs: { doc: 'How long shutdown waits for in-flight deliveries (ms)', format: 'nat', default: 20000, env: 'SHUTDOWN_TIMEOUT_MS' },
+  workerIdleMs: {
+    doc: 'A client worker with no work for this long is closed, so idle clients hold no Redis connections (ms)',
+    format: 'nat',
+    default: 60000,
+    env: 'WORKER_IDLE_MS',
+  },
   workerLockMs: {
     doc: 'Lock lifetime of an active delivery (ms); after a crashed worker, its leads are picked up within about twice this',
     format: 'nat',
@@ -97,6 +103,7 @@ export interface ServiceConfig {
   configReloadMs: number;
   shutdownTimeoutMs: number;
   workerLockMs: number;
+  workerIdleMs: number;
   idempotencyTtlDays: number;
 }
 

@@ -160,6 +160,28 @@ describe('process roles', () => {
   });
 });
 
+describe('idle clients', () => {
+  it('open a worker only while they have work, and close it when idle', async () => {
+    const crm = await startFakeRestCrm();
+    const h = await startHarness({ clients: [restClient('busy', crm.url), restClient('idle', crm.url)], overrides: { workerIdleMs: 1_500 } });
+    try {
+      const busy = h.svc.supervisor!.runtime('busy')!;
+      const idle = h.svc.supervisor!.runtime('idle')!;
+      await new Promise((r) => setTimeout(r, 1_200));
+      expect((await busy.status()).workerOpen).toBe(false); // no work yet: no worker, no blocking connection
+      await h.post(makeLead('busy'));
+      await eventually(() => crm.candidates().length === 1, 'the lead');
+      expect((await busy.status()).workerOpen).toBe(true);
+      expect((await idle.status()).workerOpen).toBe(false);
+      await eventually(async () => !(await busy.status()).workerOpen, 'the idle worker to close', 10_000);
+      expect(h.logs.messages().some((m) => m.msg === 'worker closed' && m.why === 'idle' && m.clientId === 'busy')).toBe(true);
+    } finally {
+      await h.close();
+      await crm.close();
+    }
+  });
+});
+
 describe('contract documents for HRDrom core', () => {
   it('serves the LeadV1 JSON Schema and an OpenAPI document that embeds it', async () => {
     const crm = await startFakeRestCrm();
