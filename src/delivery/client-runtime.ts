@@ -400,15 +400,12 @@ export class ClientRuntime {
         await this.queue.pause();
       }
     } else if (kind === 'transient') {
-      const state = await this.breaker.read();
-      if (state.state === 'half-open') {
-        await this.breaker.probeFailed(err.message);
-        await this.queue.pause();
-        return;
-      }
-      const { opened } = await this.breaker.recordFailure(err.message);
+      // recordFailure is atomic across processes: it opens at the threshold, and a failure while
+      // half-open (the delivery acting as the probe) reopens with the next, longer cooldown.
+      const { opened, from } = await this.breaker.recordFailure(err.message);
       if (opened) {
-        this.log.error({ alert: true, reason: 'transient', detail: scrubPersonalData(err.message) }, 'circuit opened after consecutive failures');
+        // A failed probe is not news; a fresh opening is.
+        if (from === 'closed') this.log.error({ alert: true, reason: 'transient', detail: scrubPersonalData(err.message) }, 'circuit opened after consecutive failures');
         await this.queue.pause();
       }
     }

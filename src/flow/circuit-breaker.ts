@@ -94,12 +94,12 @@ export class CircuitBreaker {
   }
 
   /** A transient failure: counted; opens the circuit (opened = true, in exactly one caller) at the threshold. */
-  async recordFailure(detail: string): Promise<{ opened: boolean; state: CircuitState }> {
+  async recordFailure(detail: string): Promise<{ opened: boolean; from: CircuitStateName; state: CircuitState }> {
     const o = this.opts;
     const reply = await CB_FAILURE.run(this.redis, [this.key], [o.failureThreshold, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs, detail]);
     const { flag, from, state } = parseTransitionReply(reply, 'cb_failure');
     if (flag) this.emit({ from, to: 'open', reason: state.reason ?? 'transient', detail });
-    return { opened: flag, state };
+    return { opened: flag, from, state };
   }
 
   /**
