@@ -250,6 +250,25 @@ describe('REST adapter delivery', () => {
     }
   });
 
+  it('without a ping, the next delivery is the probe: a failed one reopens quietly, a good one closes', async () => {
+    const { crm, h } = await setup({}, (url) => {
+      const c = restClient('acme', url, { circuit: { failureThreshold: 2, cooldown: '1s', maxCooldown: '2s' }, retry: { initialDelay: '100ms', maxDelay: '200ms', jitter: 0 } });
+      delete (c.settings as Record<string, unknown>).ping;
+      delete (c.settings as Record<string, unknown>).lookup;
+      return c;
+    });
+    crm.injectFault({ type: 'status', status: 503 }, { times: 3, match: { method: 'POST', path: /^\/api\/candidates$/ } });
+    const lead = makeLead('acme');
+    await h.post(lead);
+    await eventually(() => crm!.candidates().length === 1, 'the lead, after the circuit closes again', 20_000);
+    const rt = h.svc.supervisor!.runtime('acme')!;
+    expect((await rt.status()).circuit.state).toBe('closed');
+    const transitions = h.logs.messages().filter((m) => typeof m.msg === 'string' && m.msg.startsWith('circuit ') && m.to !== undefined).map((m) => `${String(m.from)}>${String(m.to)}`);
+    expect(transitions).toEqual(['closed>open', 'open>half-open', 'half-open>open', 'open>half-open', 'half-open>closed']);
+    expect(h.logs.messages().filter((m) => m.alert === true)).toHaveLength(1); // the failed probe raised no second alert
+    expect(crm.requests.filter((r) => r.method === 'GET')).toHaveLength(0); // no guessed ping path
+  });
+
   it('logs no name, phone, email, password or token during a delivery run', async () => {
     const { crm, h } = await setup({ auth: { mode: 'login', username: 'bot', password: 'pw-secret-987', accessTtlMs: 1_500 } }, withAuth(loginAuth), { T_PASS: 'pw-secret-987' });
     crm.injectFault({ type: 'status', status: 503 }, { times: 1, match: { method: 'POST', path: /^\/api\/candidates$/ } });
