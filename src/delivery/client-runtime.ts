@@ -255,6 +255,8 @@ export class ClientRuntime {
   }
 
   private openWorker(): void {
+    // close() may have run while this reconcile awaited Redis: a worker opened now would leak.
+    if (this.closed) return;
     this.lastActivity = Date.now();
     const worker = new Worker<DeliveryJobData, DeliveryResult, string>(
       this.queue.name,

@@ -16,6 +16,8 @@ export class Supervisor {
   private reloadTimer: NodeJS.Timeout | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private ticking = false;
+  private closing = false;
+  private readonly inflight = new Set<Promise<void>>();
   private reloading = false;
 
   constructor(
@@ -26,8 +28,8 @@ export class Supervisor {
 
   async start(): Promise<void> {
     await this.reload();
-    this.reloadTimer = setInterval(() => void this.reload(), this.opts.reloadMs);
-    this.tickTimer = setInterval(() => void this.tick(), this.opts.tickMs ?? 1_000);
+    this.reloadTimer = setInterval(() => void this.track(this.reload()), this.opts.reloadMs);
+    this.tickTimer = setInterval(() => void this.track(this.tick()), this.opts.tickMs ?? 1_000);
     await this.tick();
   }
 
@@ -45,7 +47,7 @@ export class Supervisor {
 
   /** Re-reads the folder and applies the differences. Safe to call at any time. */
   async reload(): Promise<void> {
-    if (this.reloading) return;
+    if (this.reloading || this.closing) return;
     this.reloading = true;
     try {
       const { results, errors } = await loadClientsDir(this.clientsDir);
@@ -104,7 +106,7 @@ export class Supervisor {
   }
 
   private async tick(): Promise<void> {
-    if (this.ticking) return;
+    if (this.ticking || this.closing) return;
     this.ticking = true;
     try {
       await Promise.all(
@@ -115,9 +117,20 @@ export class Supervisor {
     }
   }
 
+  /** Remembers a timer-started reload or tick, so close() can wait for it to finish. */
+  private track(p: Promise<void>): Promise<void> {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+    return p;
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     if (this.reloadTimer) clearInterval(this.reloadTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
+    // A tick or reload already under way could otherwise open a worker (a Redis connection) or start
+    // a client after the runtimes below are closed, and nothing would ever close it.
+    await Promise.allSettled([...this.inflight]);
     const all = this.clients;
     this.runtimes.clear();
     await Promise.all(all.map((rt) => rt.close(this.opts.shutdownTimeoutMs)));
