@@ -92,6 +92,13 @@ export interface CrmAdapter {
   pollChanges?(cursor: string | null): Promise<PollResult>;
   /** One cheap, read-only, authenticated request: health probes and the capacity probe use it. */
   ping?(): Promise<void>;
+  /** `clients check --online`: compares the client file with the live CRM (read-only requests). */
+  checkOnline?(): Promise<OnlineCheckReport>;
+  /**
+   * Called every few seconds whatever the traffic: keeps credentials alive (a rotating refresh token
+   * that is never used dies — amoCRM's after 3 months). Must be cheap when there is nothing to do.
+   */
+  maintain?(): Promise<void>;
   /** Releases what the adapter holds (e.g. revokes a login session). */
   close?(): Promise<void>;
 }
@@ -101,17 +108,37 @@ export interface CrmAdapter {
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/**
+ * What a request is for. Every purpose passes the client's shared rate limiter; `poll` may use only
+ * its share of the budget; `probe` (health probes, the capacity probe) and `admin` (a person's CLI
+ * command) are sent even while the client's circuit is open, because they are how we learn it works.
+ */
+export type RequestPurpose = 'push' | 'lookup' | 'poll' | 'auth' | 'probe' | 'admin';
+
+/**
+ * A query, serialized key by key exactly as written: an array repeats its key verbatim
+ * (`{ 'ids[]': [1, 2] }` → `ids[]=1&ids[]=2`; `{ id: [1, 2] }` → `id=1&id=2`). Write the form the
+ * CRM parses: PHP servers (amoCRM) keep only the last of a repeated key without `[]`.
+ */
+export type QueryParams = Record<string, string | number | boolean | undefined | ReadonlyArray<string | number>>;
+
 export interface CrmRequest {
   method: HttpMethod;
   /** A path relative to the adapter's base URL; absolute URLs must share its origin. */
   path: string;
-  query?: Record<string, string | number | boolean | Array<string | number>>;
+  query?: QueryParams;
   headers?: Record<string, string>;
+  /**
+   * Credentials, resolved after the request has passed the rate limiter and right before it leaves,
+   * so a token cannot expire while its request waits. A rejection stops the request.
+   */
+  auth?: () => Promise<Record<string, string>>;
   /** JSON body, or a string sent as is (set Content-Type yourself). */
   body?: unknown;
+  /** A total deadline for the whole exchange, headers and body (default: the client's request timeout). */
   timeoutMs?: number;
-  /** What the request is for: logged, counted in metrics, and probes are told apart. */
-  purpose: 'push' | 'lookup' | 'poll' | 'auth' | 'probe';
+  /** What the request is for: rate share, circuit check, metrics, logs. */
+  purpose: RequestPurpose;
 }
 
 export interface CrmResponse {
@@ -123,14 +150,20 @@ export interface CrmResponse {
   text: string;
   contentType: string;
   durationMs: number;
+  /**
+   * A wait the server asked for on an error answer (Retry-After on a 503, …), already bounded and
+   * already applied to every process; put it on the error you raise (`retryAfterMs`).
+   */
+  retryAfterMs?: number;
 }
 
 /**
  * The HTTP client an adapter must use for every CRM request. It is flow-controlled: it waits for the
- * client's shared rate limiter before each request, enforces the origin and timeouts, turns network
- * failures into `transient` DeliveryErrors and 429 / Retry-After answers into `rate_limited` ones
- * (holding back every process), and logs without bodies. Every other status is returned as is:
- * classifying it is the adapter's job, because each CRM speaks its own dialect.
+ * client's shared rate limiter before each request, checks the client's circuit, enforces the origin
+ * and a total deadline, turns network failures into `transient` DeliveryErrors (uncertain only for a
+ * create that may have reached the CRM) and 429 answers into `rate_limited` ones (holding back every
+ * process), obeys Retry-After on any status, and logs without bodies. Every other status is returned
+ * as is: classifying it is the adapter's job, because each CRM speaks its own dialect.
  */
 export interface CrmHttp {
   readonly baseUrl: string;
@@ -175,6 +208,52 @@ export interface AdapterConfig<TSettings, TMapping> {
   mapping: TMapping;
   /** Leads per request, already capped at the adapter's maximum. */
   batchSize: number;
+  /** The client's request timeout, ms (settings may override it). */
+  requestTimeoutMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What an adapter may contribute to the CLI and to `clients check --online`.
+
+/** One line of an online check: is this id/path/setting of the client file real in the live CRM? */
+export interface OnlineCheckLine {
+  level: 'ok' | 'warn' | 'missing';
+  what: string;
+  message: string;
+}
+
+export interface OnlineCheckReport {
+  /** What the live account looks like (pipelines, fields, …), for a person choosing ids. */
+  description: string[];
+  checks: OnlineCheckLine[];
+}
+
+/** What an adapter command is given: the client's opened channel, and the terminal. */
+export interface AdapterCommandContext<TSettings = unknown, TMapping = unknown> {
+  clientId: string;
+  settings: TSettings;
+  mapping: TMapping;
+  /** The adapter's context (flow-controlled HTTP, store, secrets), opened by the channel. */
+  ctx: AdapterContext;
+  adapter: CrmAdapter;
+  print(line: string): void;
+  warn(line: string): void;
+  /**
+   * After new credentials: closes the client's circuit so deliveries resume (a pause a person made
+   * stays); returns what it did, in words.
+   */
+  resumeAfterReconnect(): Promise<string[]>;
+}
+
+/** `lead-export <kind> <name> <client> [args]`: a command only this CRM kind needs (amoCRM connect). */
+export interface AdapterCommand<TSettings = unknown, TMapping = unknown> {
+  name: string;
+  description: string;
+  /** Extra positional arguments after <client>. */
+  args?: Array<{ name: string; description: string }>;
+  options?: Array<{ flags: string; description: string; required?: boolean }>;
+  /** Returns the exit code: 0 ok, 1 the CRM said no, 3 the CRM could not be reached. */
+  run(c: AdapterCommandContext<TSettings, TMapping>, args: string[], options: Record<string, unknown>): Promise<number>;
 }
 
 /** What an adapter folder exports; registered in adapters/registry.ts. */
@@ -191,4 +270,6 @@ export interface AdapterDefinition<TSettings = unknown, TMapping = unknown> {
   /** Request timeout from settings, if the adapter exposes one. */
   timeoutMs?(settings: TSettings): number | undefined;
   create(config: AdapterConfig<TSettings, TMapping>, ctx: AdapterContext): CrmAdapter;
+  /** Commands under `lead-export <kind> …` (they run on an opened channel). */
+  commands?: ReadonlyArray<AdapterCommand<TSettings, TMapping>>;
 }

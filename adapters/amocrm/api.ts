@@ -100,20 +100,28 @@ export class AmoApi {
     private readonly auth: AmoAuth,
   ) {}
 
-  /** Sends with the access token; after a 401, renews the token once and retries once, then `auth`. */
-  async send(req: Omit<CrmRequest, 'headers'>): Promise<CrmResponse> {
-    const attempt = (token: string) =>
-      this.ctx.http.request({ ...req, headers: { Authorization: `Bearer ${token}` } });
-    const token = await this.auth.accessToken();
-    let res = await attempt(token);
-    if (res.status === 401) {
+  /**
+   * Sends with the access token, chosen after the request passed the rate limiter (so it cannot
+   * expire while the request queues); after a 401, renews the token once and retries once, then `auth`.
+   */
+  async send(req: Omit<CrmRequest, 'headers' | 'auth'>): Promise<CrmResponse> {
+    let used = '';
+    let res = await this.ctx.http.request({
+      ...req,
+      auth: async () => {
+        used = await this.auth.accessToken();
+        return { Authorization: `Bearer ${used}` };
+      },
+    });
+    if (res.status === 401 && used) {
       // A 401 means the request was not processed: retrying a create is safe.
-      const next = await this.auth.recover(token);
-      if (next) res = await attempt(next);
+      const next = await this.auth.recover(used);
+      if (next) res = await this.ctx.http.request({ ...req, auth: async () => ({ Authorization: `Bearer ${next}` }) });
     }
     if (res.status === 401) {
-      throw new DeliveryError('auth', `amoCRM refused the access token: ${describe(res)} — reconnect with lead-export amocrm connect ${this.ctx.clientId} --code <code>`, {
+      throw new DeliveryError('auth', `amoCRM refused the access token (HTTP 401) — reconnect with lead-export amocrm connect ${this.ctx.clientId} --code <code>`, {
         status: 401,
+        crmDetail: describe(res),
       });
     }
     return res;
@@ -181,8 +189,8 @@ export class AmoApi {
     return parsed.data;
   }
 
-  async pipelines(): Promise<AmoPipeline[]> {
-    const res = await this.send({ method: 'GET', path: '/api/v4/leads/pipelines', purpose: 'probe' });
+  async pipelines(purpose: CrmRequest['purpose'] = 'admin'): Promise<AmoPipeline[]> {
+    const res = await this.send({ method: 'GET', path: '/api/v4/leads/pipelines', purpose });
     if (res.status === 204) return [];
     if (res.status !== 200) throw failure(res, 'GET /api/v4/leads/pipelines', { uncertain: false });
     const parsed = PipelinesSchema.safeParse(res.body);
@@ -191,11 +199,11 @@ export class AmoApi {
   }
 
   /** Every custom field of leads or contacts (amoCRM pages them by at most 50). */
-  async customFields(entity: 'leads' | 'contacts'): Promise<AmoCustomField[]> {
+  async customFields(entity: 'leads' | 'contacts', purpose: CrmRequest['purpose'] = 'admin'): Promise<AmoCustomField[]> {
     const out: AmoCustomField[] = [];
     const path = `/api/v4/${entity}/custom_fields`;
     for (let page = 1; page <= MAX_PAGES; page++) {
-      const res = await this.send({ method: 'GET', path, query: { limit: 50, page }, purpose: 'probe' });
+      const res = await this.send({ method: 'GET', path, query: { limit: 50, page }, purpose });
       if (res.status === 204) break;
       if (res.status !== 200) throw failure(res, `GET ${path}`, { uncertain: false });
       const parsed = CustomFieldsPageSchema.safeParse(res.body);

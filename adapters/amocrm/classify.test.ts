@@ -1,6 +1,6 @@
 import type { CrmResponse } from '../types';
 import { DeliveryError } from '../../src/domain/errors';
-import { badShape, describe as describeRes, failure, kindOfStatus, validationErrorsOf, withUncertain } from './classify';
+import { badShape, describe as describeRes, failure, kindOfStatus, validationErrorsOf } from './classify';
 
 function res(status: number, body: unknown, contentType = 'application/problem+json'): CrmResponse {
   const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
@@ -19,24 +19,27 @@ describe('amoCRM response classification', () => {
     for (const s of [400, 404, 405, 422]) expect(kindOfStatus(s)).toBe('contract');
   });
 
-  test('5xx: transient, uncertain for creates only, with the trace_id in the message', () => {
+  test("5xx: transient, uncertain for creates only; amoCRM's words (with the trace_id) kept apart from the message", () => {
     const r = res(500, { title: 'ErrInternalServer', status: 500, detail: 'Internal server error', trace_id: 'abc123' });
     const create = failure(r, 'POST /api/v4/leads/complex', { uncertain: true });
     expect(create).toBeInstanceOf(DeliveryError);
     expect(create.kind).toBe('transient');
-    expect(create.message).toContain('trace_id abc123');
-    expect(create.details).toEqual({ uncertain: true, traceId: 'abc123' });
-    expect(failure(r, 'GET /api/v4/leads', { uncertain: false }).details).toEqual({ traceId: 'abc123' });
+    expect(create.message).toBe('POST /api/v4/leads/complex failed: HTTP 500');
+    expect(create.crmDetail).toContain('trace_id abc123');
+    expect(create.uncertain).toBe(true);
+    expect(create.details).toEqual({ traceId: 'abc123' });
+    expect(failure(r, 'GET /api/v4/leads', { uncertain: false }).uncertain).toBe(false);
   });
 
   test('403 nginx HTML → blocked, described by its title; 402 → account; never uncertain', () => {
     const b = failure(res(403, NGINX_403, 'text/html'), 'POST x', { uncertain: true });
     expect(b.kind).toBe('blocked');
-    expect(b.message).toContain('HTTP 403 403 Forbidden (HTML page from nginx)');
-    expect(b.details?.uncertain).toBeUndefined();
+    expect(b.crmDetail).toContain('HTTP 403 403 Forbidden (HTML page from nginx)');
+    expect(b.message).toMatch(/^POST x failed: HTTP 403 — amoCRM blocked/);
+    expect(b.uncertain).toBe(false);
     const a = failure(res(402, { title: 'Payment Required', type: 'https://httpstatus.es/402', status: 402, detail: 'Payment required' }), 'POST x', { uncertain: true });
     expect(a.kind).toBe('account');
-    expect(a.message).toContain('Payment Required: Payment required');
+    expect(a.crmDetail).toContain('Payment Required: Payment required');
   });
 
   test('an empty body and plain text are described safely', () => {
@@ -65,11 +68,11 @@ describe('amoCRM response classification', () => {
   test('a 2xx of the wrong shape is a contract error, uncertain for creates', () => {
     const e = badShape(res(200, { _embedded: { items: [] } }, 'application/hal+json'), 'POST /api/v4/leads/complex', '(root): expected array', { uncertain: true });
     expect(e.kind).toBe('contract');
-    expect(e.details).toEqual({ uncertain: true });
+    expect(e.uncertain).toBe(true);
   });
 
   test('withUncertain keeps kind, message and status', () => {
-    const e = withUncertain(new DeliveryError('auth', 'nope', { status: 401 }));
-    expect([e.kind, e.message, e.status, e.details]).toEqual(['auth', 'nope', 401, { uncertain: true }]);
+    const e = new DeliveryError('auth', 'nope', { status: 401 }).withUncertain(true);
+    expect([e.kind, e.message, e.status, e.uncertain]).toEqual(['auth', 'nope', 401, true]);
   });
 });

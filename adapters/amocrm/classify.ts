@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { CrmResponse } from '../types';
 import { DeliveryError, type DeliveryErrorKind } from '../../src/domain/errors';
-import { snippet } from '../../src/http/crm-http';
+import { snippet } from '../../src/domain/text';
 
 /**
  * How amoCRM's answers are read (reference §4). 429 never gets here: the HTTP layer holds every
@@ -83,12 +83,14 @@ const ADVICE: Partial<Record<DeliveryErrorKind, string>> = {
 export function failure(res: CrmResponse, what: string, opts: { uncertain: boolean }): DeliveryError {
   const kind = kindOfStatus(res.status);
   const advice = ADVICE[kind];
-  const message = `${what} failed: ${describe(res)}${advice ? ` — ${advice}` : ''}`;
-  const uncertain = opts.uncertain && kind === 'transient';
+  const message = `${what} failed: HTTP ${res.status}${advice ? ` — ${advice}` : ''}`;
   const traceId = problemOf(res)?.trace_id;
   return new DeliveryError(kind, message, {
     status: res.status,
-    details: { ...(uncertain ? { uncertain: true } : {}), ...(traceId ? { traceId } : {}) },
+    retryAfterMs: res.retryAfterMs,
+    uncertain: opts.uncertain && kind === 'transient',
+    crmDetail: describe(res),
+    details: traceId ? { traceId } : undefined,
   });
 }
 
@@ -96,7 +98,7 @@ export function failure(res: CrmResponse, what: string, opts: { uncertain: boole
 export function badShape(res: CrmResponse, what: string, issue: string, opts: { uncertain: boolean }): DeliveryError {
   return new DeliveryError('contract', `${what} answered HTTP ${res.status} with an unexpected body (${issue}); the amoCRM API may have changed`, {
     status: res.status,
-    details: opts.uncertain ? { uncertain: true } : undefined,
+    uncertain: opts.uncertain,
   });
 }
 
@@ -115,14 +117,3 @@ export function zodIssue(err: z.ZodError): string {
     .join('; ');
 }
 
-/** Re-raises an error with `uncertain` set, keeping its kind and message. */
-export function withUncertain(err: DeliveryError): DeliveryError {
-  if (err.details?.uncertain) return err;
-  return new DeliveryError(err.kind, err.message, {
-    code: err.code,
-    status: err.status,
-    retryAfterMs: err.retryAfterMs,
-    details: { ...(err.details ?? {}), uncertain: true },
-    cause: err.cause,
-  });
-}

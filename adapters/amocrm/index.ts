@@ -1,7 +1,9 @@
-import type { AdapterCapabilities, AdapterConfig, AdapterContext, AdapterDefinition, CrmAdapter, PushItem, PushOutcome } from '../types';
+import type { AdapterCapabilities, AdapterConfig, AdapterContext, AdapterDefinition, CrmAdapter, OnlineCheckReport, PushItem, PushOutcome } from '../types';
 import type { LeadV1 } from '../../src/domain/lead';
 import { AmoApi } from './api';
-import { createAmoAuth } from './oauth';
+import { amoCommands } from './commands';
+import { createAmoAuth, type AmoAuth } from './oauth';
+import { amoOnlineCheck } from './online-check';
 import { AmoPusher } from './push';
 import { AmoMappingSchema, AmoSettingsSchema, COMPLEX_MAX_BATCH, amoBaseUrl, type AmoMapping, type AmoSettings } from './settings';
 
@@ -11,7 +13,8 @@ import { AmoMappingSchema, AmoSettingsSchema, COMPLEX_MAX_BATCH, amoBaseUrl, typ
  * shared by all processes through the adapter store) or a long-lived token.
  *
  * Files: settings.ts (client file schemas), mapping.ts (LeadV1 → payload), oauth.ts (tokens),
- * api.ts (endpoints + response schemas), classify.ts (status → error kind), push.ts (the batch logic).
+ * api.ts (endpoints + response schemas), classify.ts (status → error kind), push.ts (the batch logic),
+ * online-check.ts (`clients check --online`), commands.ts (`lead-export amocrm connect …`).
  */
 
 /** amoCRM's documented ceiling: 7 requests per second per integration (reference §3.1). */
@@ -33,17 +36,23 @@ export const amocrmAdapter: AdapterDefinition<AmoSettings, AmoMapping> = {
   baseUrl: amoBaseUrl,
   timeoutMs: (s) => s.timeoutMs,
   create: (config, ctx) => new AmoAdapter(config, ctx),
+  commands: amoCommands,
 };
 
 export class AmoAdapter implements CrmAdapter {
   readonly kind = 'amocrm';
   readonly capabilities: AdapterCapabilities;
   readonly api: AmoApi;
+  private readonly auth: AmoAuth;
   private readonly pusher: AmoPusher;
 
-  constructor(config: AdapterConfig<AmoSettings, AmoMapping>, ctx: AdapterContext) {
+  constructor(
+    private readonly config: AdapterConfig<AmoSettings, AmoMapping>,
+    ctx: AdapterContext,
+  ) {
     this.capabilities = capabilities(config.settings);
-    this.api = new AmoApi(ctx, createAmoAuth(config.settings, ctx));
+    this.auth = createAmoAuth(config.settings, ctx, config.settings.timeoutMs ?? config.requestTimeoutMs);
+    this.api = new AmoApi(ctx, this.auth);
     const batchSize = Math.max(1, Math.min(config.batchSize, this.capabilities.maxBatchSize));
     this.pusher = new AmoPusher(this.api, config.settings, config.mapping, batchSize, ctx);
   }
@@ -61,7 +70,13 @@ export class AmoAdapter implements CrmAdapter {
   async ping(): Promise<void> {
     await this.api.account('probe');
   }
+
+  checkOnline(): Promise<OnlineCheckReport> {
+    return amoOnlineCheck(this.api, this.config.settings, this.config.mapping);
+  }
+
+  maintain(): Promise<void> {
+    return this.auth.maintain();
+  }
 }
 
-export { exchangeCode, importTokens, readTokens, type ImportedTokens, type StoredTokens } from './oauth';
-export { AmoMappingSchema, AmoSettingsSchema, amoBaseUrl, type AmoMapping, type AmoSettings } from './settings';

@@ -1,7 +1,7 @@
 import type { AdapterContext, PushItem, PushOutcome } from '../types';
 import { DeliveryError, isDeliveryError } from '../../src/domain/errors';
 import { fieldValues, type AmoApi, type ComplexResult } from './api';
-import { withUncertain, type ValidationErrors } from './classify';
+import type { ValidationErrors } from './classify';
 import { toComplexBatch } from './mapping';
 import type { AmoMapping, AmoSettings } from './settings';
 
@@ -63,8 +63,8 @@ export class AmoPusher {
       if (!isDeliveryError(err)) throw err;
       if (!run.created) {
         // Nothing was created by this call: the runtime decides (pause, retry). Leads that were
-        // uncertain stay uncertain, so their retry looks them up again.
-        throw items.some((i) => i.uncertain) ? withUncertain(err) : err;
+        // uncertain stay so on their jobs, so their retry looks them up again.
+        throw err;
       }
       for (const item of items) {
         if (out.has(item.lead.leadId)) continue;
@@ -167,7 +167,7 @@ export class AmoPusher {
         if (found.size > 0) run.created = true;
         if (rest.length === 0) return;
         if (chunk.length === 1) {
-          throw new DeliveryError('transient', `POST /api/v4/leads/complex failed: ${r.reason} (even for a single lead)`, { status: 504, details: { uncertain: true } });
+          throw new DeliveryError('transient', `POST /api/v4/leads/complex failed: ${r.reason} (even for a single lead)`, { status: 504, uncertain: true });
         }
         const half = Math.ceil(chunk.length / 2);
         this.sizeCap = Math.min(this.sizeCap, half);
@@ -193,7 +193,7 @@ export function matchResults(results: ComplexResult[], size: number): ComplexRes
       const i = indexOf(rid, size);
       if (i === undefined || byIndex[i]) {
         throw new DeliveryError('contract', `POST /api/v4/leads/complex answered with request_id '${rid}', which does not match one of the ${size} leads sent`, {
-          details: { uncertain: true },
+          uncertain: true,
         });
       }
       byIndex[i] = r;
@@ -202,7 +202,7 @@ export function matchResults(results: ComplexResult[], size: number): ComplexRes
   const missing = byIndex.findIndex((r) => r === undefined);
   if (missing >= 0) {
     throw new DeliveryError('contract', `POST /api/v4/leads/complex answered without a result for request_id '${missing}' (${results.length} results for ${size} leads)`, {
-      details: { uncertain: true },
+      uncertain: true,
     });
   }
   return byIndex as ComplexResult[];

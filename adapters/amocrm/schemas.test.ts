@@ -1,5 +1,6 @@
 import { AccountSchema, ComplexResponseSchema, CustomFieldsPageSchema, LeadsPageSchema, PipelinesSchema, fieldValues } from './api';
-import { StoredTokensSchema, TokenResponseSchema } from './oauth';
+import { TokenResponseSchema } from './oauth';
+import { StoredSessionSchema } from '../kit/token-session';
 import { lookupChunks, matchResults, rejectedByIndex, rejection } from './push';
 import { DeliveryError } from '../../src/domain/errors';
 
@@ -45,8 +46,8 @@ describe('amoCRM response schemas', () => {
   test('token response and the stored pair', () => {
     expect(TokenResponseSchema.safeParse({ token_type: 'Bearer', expires_in: 86400, access_token: 'a', refresh_token: 'r', server_time: 1 }).success).toBe(true);
     expect(TokenResponseSchema.safeParse({ token_type: 'Bearer', expires_in: 86400, access_token: 'a' }).success).toBe(false);
-    expect(StoredTokensSchema.safeParse({ v: 1, clientId: 'c', accessToken: 'a', refreshToken: 'r', expiresAt: 2, obtainedAt: 1 }).success).toBe(true);
-    expect(StoredTokensSchema.safeParse({ v: 2, clientId: 'c', accessToken: 'a', refreshToken: 'r', expiresAt: 2, obtainedAt: 1 }).success).toBe(false);
+    expect(StoredSessionSchema.safeParse({ v: 1, owner: 'c', accessToken: 'a', refreshToken: 'r', expiresAt: 2, obtainedAt: 1 }).success).toBe(true);
+    expect(StoredSessionSchema.safeParse({ v: 2, owner: 'c', accessToken: 'a', refreshToken: 'r', expiresAt: 2, obtainedAt: 1 }).success).toBe(false);
   });
 });
 
@@ -68,7 +69,7 @@ describe('matching results and errors to the batch', () => {
       }
       expect(err).toBeInstanceOf(DeliveryError);
       expect((err as DeliveryError).kind).toBe('contract');
-      expect((err as DeliveryError).details).toEqual({ uncertain: true });
+      expect((err as DeliveryError).uncertain).toBe(true);
     }
   });
 

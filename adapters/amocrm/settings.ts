@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { secretRef } from '../../src/config/secret-ref';
+import { secretRef } from '../../src/domain/secret-ref';
+import { duration } from '../../src/domain/duration';
 
 /**
  * The two blocks of an amoCRM client file, each validated at load time:
@@ -28,6 +29,11 @@ const OAuthAuth = z
     clientSecret: secretRef,
     /** The redirect URI registered in the integration; amoCRM checks it on every token request. */
     redirectUri: z.url({ protocol: /^https?$/, message: 'must be the redirect URL registered in the integration, e.g. https://hrdrom.ru/amocrm/oauth' }),
+    /**
+     * How long amoCRM keeps an unused refresh token (3 months). The tokens are refreshed after a third
+     * of it, whatever the traffic, so a client without leads for months keeps its access.
+     */
+    refreshTokenTtl: duration.default(90 * 86_400_000),
   })
   .strict();
 

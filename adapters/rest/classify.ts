@@ -1,6 +1,6 @@
 import type { CrmResponse } from '../types';
 import { DeliveryError } from '../../src/domain/errors';
-import { snippet } from '../../src/http/crm-http';
+import { snippet } from '../../src/domain/text';
 import { readResponsePath } from './mapping';
 
 /**
@@ -21,14 +21,18 @@ export function reasonOf(res: CrmResponse, errorPath?: string): string {
   return `HTTP ${res.status}: ${snippet(text || '(empty body)')}`;
 }
 
-/** Throws the client-wide error for a whole-request failure. */
+/**
+ * Throws the client-wide error for a whole-request failure. The message names the request and the
+ * status only; the CRM's words (which may echo the lead or our headers) go to `crmDetail`.
+ */
 export function throwForStatus(res: CrmResponse, what: string, errorPath?: string): never {
   const kind = failureKind(res.status);
-  if (kind === 'rejected') {
-    throw new DeliveryError('rejected', `${what} rejected: ${reasonOf(res, errorPath)}`, { status: res.status });
-  }
-  throw new DeliveryError(kind, `${what} failed: ${reasonOf(res, errorPath)}`, {
+  const crmDetail = reasonOf(res, errorPath);
+  if (kind === 'rejected') throw new DeliveryError('rejected', `${what} rejected: HTTP ${res.status}`, { status: res.status, crmDetail });
+  throw new DeliveryError(kind, `${what} failed: HTTP ${res.status}`, {
     status: res.status,
-    details: kind === 'transient' ? { uncertain: true } : undefined,
+    retryAfterMs: res.retryAfterMs,
+    uncertain: kind === 'transient' && what.includes('create'),
+    crmDetail,
   });
 }

@@ -1,7 +1,8 @@
-import type { AdapterConfig, AdapterContext, AdapterDefinition, CrmAdapter, CrmRequest, CrmResponse, PushItem, PushOutcome } from '../types';
-import { DeliveryError } from '../../src/domain/errors';
+import type { AdapterConfig, AdapterContext, AdapterDefinition, CrmAdapter, CrmRequest, CrmResponse, OnlineCheckLine, OnlineCheckReport, PushItem, PushOutcome } from '../types';
+import { DeliveryError, isDeliveryError } from '../../src/domain/errors';
 import type { LeadV1 } from '../../src/domain/lead';
 import { createRestAuth, type RestAuth } from './auth';
+import { matchBatchResults } from './batch-results';
 import { failureKind, reasonOf, throwForStatus } from './classify';
 import { BodyMappingSchema, buildBody, readResponsePath, type BodyMapping } from './mapping';
 import { RestSettingsSchema, type RestSettings } from './settings';
@@ -9,7 +10,7 @@ import { RestSettingsSchema, type RestSettings } from './settings';
 /**
  * The generic REST adapter: an interpreter of the client file's `settings` and `mapping`.
  * It creates leads one per request, or in batches when the CRM has a batch endpoint, and looks a lead
- * up by its HRDrom id before re-creating it after an unknown outcome.
+ * up by its HRDrom id (an exact match only) before re-creating it after an unknown outcome.
  */
 export const restAdapter: AdapterDefinition<RestSettings, BodyMapping> = {
   kind: 'rest',
@@ -33,7 +34,7 @@ class RestAdapter implements CrmAdapter {
   ) {
     this.s = config.settings;
     this.capabilities = restAdapter.capabilities(this.s);
-    this.auth = createRestAuth(this.s.auth, ctx);
+    this.auth = createRestAuth(this.s.auth, ctx, this.s.timeoutMs ?? config.requestTimeoutMs);
     // Without a configured ping there is no request known to be cheap and harmless: the runtime then
     // lets the next delivery act as the probe instead of guessing a path that may answer 404 forever.
     if (!this.s.ping) this.ping = undefined;
@@ -66,7 +67,7 @@ class RestAdapter implements CrmAdapter {
   async findExisting(lead: LeadV1): Promise<{ crmId: string } | null> {
     const lookup = this.s.lookup;
     if (!lookup) return null;
-    const res = await this.send({ method: 'GET', path: lookup.path, query: { [lookup.queryParam]: lead.leadId }, purpose: 'lookup' });
+    const res = await this.send({ method: 'GET', path: lookup.path, query: { ...lookup.query, [lookup.queryParam]: lead.leadId }, purpose: 'lookup' });
     if (res.status === 404) return null;
     if (res.status >= 400 && failureKind(res.status) === 'rejected') {
       // The CRM refuses the lookup itself: the lookup config is wrong, and without it we cannot tell
@@ -78,9 +79,12 @@ class RestAdapter implements CrmAdapter {
     if (!Array.isArray(items)) {
       throw new DeliveryError('contract', `lookup response has no array at '${lookup.itemsPath}'`, { status: res.status });
     }
-    if (items.length === 0) return null;
-    const id = readResponsePath(items[0], lookup.idPath);
-    if (!isId(id)) throw new DeliveryError('contract', `lookup result has no id at '${lookup.idPath}'`, { status: res.status });
+    // A search may be a "contains" search (hh-7 also finds hh-77): only an exact match is this lead.
+    const exact = items.filter((it) => String(readResponsePath(it, lookup.externalIdPath) ?? '') === lead.leadId);
+    if (exact.length === 0) return null;
+    const ids = exact.map((it) => readResponsePath(it, lookup.idPath));
+    const id = ids.find(isId);
+    if (id === undefined) throw new DeliveryError('contract', `lookup result has no id at '${lookup.idPath}'`, { status: res.status });
     return { crmId: String(id) };
   }
 
@@ -88,6 +92,26 @@ class RestAdapter implements CrmAdapter {
     const res = await this.send({ method: 'GET', path: this.s.ping!.path, purpose: 'probe' });
     if (res.status >= 400) throwForStatus(res, 'ping');
   };
+
+  /** `clients check --online`: the ping and the lookup answer as configured (read-only requests). */
+  async checkOnline(): Promise<OnlineCheckReport> {
+    const checks: OnlineCheckLine[] = [];
+    if (this.s.ping) {
+      const res = await this.send({ method: 'GET', path: this.s.ping.path, purpose: 'admin' });
+      checks.push(res.status < 400 ? { level: 'ok', what: `settings.ping ${this.s.ping.path}`, message: `HTTP ${res.status}` } : { level: 'missing', what: `settings.ping ${this.s.ping.path}`, message: reasonOf(res) });
+    } else checks.push({ level: 'warn', what: 'settings.ping', message: 'not configured: health probes use the next delivery instead' });
+    if (this.s.lookup) {
+      try {
+        // An id that cannot exist: the answer must be an empty list (or 404), in the configured shape.
+        await this.findExisting({ leadId: `lead-export-check-${Date.now()}` } as LeadV1);
+        checks.push({ level: 'ok', what: `settings.lookup ${this.s.lookup.path}`, message: 'answers in the configured shape' });
+      } catch (err) {
+        if (!isDeliveryError(err) || (err.kind !== 'contract' && err.kind !== 'rejected')) throw err;
+        checks.push({ level: 'missing', what: `settings.lookup ${this.s.lookup.path}`, message: err.message });
+      }
+    } else checks.push({ level: 'warn', what: 'settings.lookup', message: 'not configured: a lead whose create timed out may be created twice' });
+    return { description: [`REST CRM at ${this.s.baseUrl}`], checks };
+  }
 
   async close(): Promise<void> {
     await this.auth.close();
@@ -105,14 +129,21 @@ class RestAdapter implements CrmAdapter {
         // The CRM said yes but not in the shape we know: never count it as delivered.
         throw new DeliveryError('contract', `create answered ${res.status} without an id at '${c.idPath}' (the response shape changed?)`, {
           status: res.status,
-          details: { uncertain: true },
+          uncertain: true,
         });
       }
       return { leadId, status: 'delivered', crmId: String(id) };
     }
-    if (c.duplicate && res.status === c.duplicate.status) {
-      const id = readResponsePath(res.body, c.duplicate.idPath);
+    const dup = c.duplicate;
+    if (dup && res.status === dup.status && (!dup.match || String(readResponsePath(res.body, dup.match.path)) === String(dup.match.equals))) {
+      const id = readResponsePath(res.body, dup.idPath);
       if (isId(id)) return { leadId, status: 'delivered', crmId: String(id), existing: true };
+      // "Already exists" without saying which record: find it, so the lead is counted with its id.
+      const found = await this.findExisting(item.lead);
+      if (found) return { leadId, status: 'delivered', crmId: found.crmId, existing: true };
+      throw new DeliveryError('contract', `create answered "already exists" (HTTP ${res.status}) but ${this.s.lookup ? 'the lookup does not find the lead' : 'settings.lookup is not configured to find it'}`, {
+        status: res.status,
+      });
     }
     const kind = failureKind(res.status);
     if (kind === 'rejected') return { leadId, status: 'rejected', reason: reasonOf(res, c.errorPath), httpStatus: res.status };
@@ -136,14 +167,18 @@ class RestAdapter implements CrmAdapter {
     }
     const results = readResponsePath(res.body, b.resultsPath);
     if (!Array.isArray(results) || results.length !== items.length) {
-      throw new DeliveryError(
-        'contract',
-        `batch create answered ${res.status} without ${items.length} results at '${b.resultsPath}' (the response shape changed?)`,
-        { status: res.status, details: { uncertain: true } },
-      );
+      throw new DeliveryError('contract', `batch create answered ${res.status} without ${items.length} results at '${b.resultsPath}' (the response shape changed?)`, {
+        status: res.status,
+        uncertain: true,
+      });
     }
+    const matched = matchBatchResults(
+      items.map((i) => i.lead.leadId),
+      results,
+      b.resultKeyPath,
+    );
     return items.map((item, i): PushOutcome => {
-      const r: unknown = results[i];
+      const r = matched[i];
       const leadId = item.lead.leadId;
       const id = readResponsePath(r, b.resultIdPath);
       const err = readResponsePath(r, b.resultErrorPath);
@@ -154,23 +189,31 @@ class RestAdapter implements CrmAdapter {
       if (err !== undefined && err !== null) {
         return { leadId, status: 'rejected', reason: `batch item rejected: ${typeof err === 'string' ? err : JSON.stringify(err)}`.slice(0, 600), httpStatus: res.status };
       }
-      throw new DeliveryError('contract', `batch result ${i} has neither an id at '${b.resultIdPath}' nor an error at '${b.resultErrorPath}'`, {
+      throw new DeliveryError('contract', `batch result for lead ${leadId} has neither an id at '${b.resultIdPath}' nor an error at '${b.resultErrorPath}'`, {
         status: res.status,
-        details: { uncertain: true },
+        uncertain: true,
       });
     });
   }
 
-  /** Sends with auth; after a 401, lets the auth session recover once and retries once. */
-  private async send(req: Omit<CrmRequest, 'headers'> & { headers?: Record<string, string> }): Promise<CrmResponse> {
-    const attempt = async () => this.ctx.http.request({ ...req, headers: { ...(req.headers ?? {}), ...(await this.auth.headers()) } });
-    let res = await attempt();
-    if (res.status === 401 && (await this.auth.recover())) {
+  /** Sends with auth (chosen after the rate limiter); after a 401, lets the auth session recover once and retries once. */
+  private async send(req: Omit<CrmRequest, 'auth'>): Promise<CrmResponse> {
+    let used: Record<string, string> = {};
+    const withAuth = (): CrmRequest => ({
+      ...req,
+      auth: async () => {
+        used = await this.auth.headers();
+        return used;
+      },
+    });
+    let res = await this.ctx.http.request(withAuth());
+    if (res.status === 401 && (await this.auth.recover(used))) {
       this.ctx.log.info({ clientId: this.ctx.clientId }, 'crm answered 401; credentials renewed, retrying once');
-      res = await attempt();
+      res = await this.ctx.http.request(withAuth());
     }
     if (res.status === 401) {
-      throw new DeliveryError('auth', `the CRM refused our credentials (HTTP 401): ${reasonOf(res)}`, { status: 401 });
+      // Never the CRM's words here: a client-level reason reaches logs and status output.
+      throw new DeliveryError('auth', 'the CRM refused our credentials (HTTP 401)', { status: 401 });
     }
     return res;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secretRef } from '../../src/config/secret-ref';
+import { secretRef } from '../../src/domain/secret-ref';
 
 /**
  * `settings:` of a client whose CRM is a home-made REST API. Everything the adapter does is described
@@ -8,6 +8,9 @@ import { secretRef } from '../../src/config/secret-ref';
 
 const path = z.string().regex(/^\/[^\s]*$/, "must be a path starting with '/' (the origin comes from baseUrl)");
 const responsePath = z.string().regex(/^([A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)?$/, 'must be a dot path such as id or data.id');
+const queryValue = z.union([z.string(), z.number(), z.boolean()]);
+/** Constant fields sent along (e.g. `client_id`, `grant_type`): never secrets, which go in their own fields. */
+const constFields = z.record(z.string().regex(/^[A-Za-z0-9_.$-]+$/, 'field names are letters, digits, _ . $ -'), queryValue);
 
 const AuthNone = z.object({ type: z.literal('none') }).strict();
 const AuthHeader = z
@@ -25,19 +28,31 @@ const AuthLogin = z
         path,
         usernameField: z.string().default('username'),
         passwordField: z.string().default('password'),
+        /** Other constant fields of the login body. */
+        fields: constFields.default({}),
       })
       .strict(),
     /** Where the tokens are in the login/refresh response. */
     accessTokenPath: responsePath.default('access_token'),
     refreshTokenPath: responsePath.optional(),
     expiresInPath: responsePath.optional(),
-    /** Used when the response names no expiry. */
-    defaultTtl: z.number().int().positive().default(3600).describe('seconds'),
+    /** The unit of the expiry the CRM gives: seconds (OAuth's expires_in) or milliseconds. */
+    expiresInUnit: z.enum(['s', 'ms'], { message: "must be 's' or 'ms'" }).default('s'),
+    /** Used when the response names no expiry, in seconds. */
+    defaultTtl: z.number().int().positive().default(3600),
     refresh: z
-      .object({ path, tokenField: z.string().default('refresh_token') })
+      .object({ path, tokenField: z.string().default('refresh_token'), fields: constFields.default({}) })
       .strict()
       .optional(),
-    revoke: z.object({ path }).strict().optional(),
+    /**
+     * Ends the session at the CRM when the last lead-export process using it stops. The access token
+     * goes in the token header; `refreshTokenField` also puts the refresh token in the JSON body
+     * (servers that need it to end the session), next to constant `fields`.
+     */
+    revoke: z
+      .object({ path, refreshTokenField: z.string().optional(), fields: constFields.default({}) })
+      .strict()
+      .optional(),
     /** How the access token is sent. */
     tokenHeader: z.string().default('Authorization'),
     tokenPrefix: z.string().default('Bearer '),
@@ -50,6 +65,17 @@ export const RestAuthSchema = z.discriminatedUnion('type', [AuthNone, AuthHeader
 export type RestAuthSettings = z.infer<typeof RestAuthSchema>;
 export type LoginAuthSettings = z.infer<typeof AuthLogin>;
 
+/** A status plus, optionally, a value found in the body: how a CRM says "this already exists". */
+const DuplicateAnswer = z
+  .object({
+    status: z.number().int().min(200).max(599),
+    /** Where the existing record's id is. When the answer has none, the lead is looked up (needs `lookup`). */
+    idPath: responsePath.default('id'),
+    /** Only answers whose body holds `equals` at `path` are duplicates (e.g. errors.0.extensions.code = RECORD_NOT_UNIQUE). */
+    match: z.object({ path: responsePath, equals: queryValue }).strict().optional(),
+  })
+  .strict();
+
 export const RestSettingsSchema = z
   .object({
     baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://crm.example.com' }),
@@ -60,10 +86,10 @@ export const RestSettingsSchema = z
         path,
         /** Where the created record's id is in the response. */
         idPath: responsePath.default('id'),
-        /** Header that carries the lead's stable idempotency key (the job id), if the CRM honours one. */
+        /** Header that carries the lead's stable idempotency key (the same on every attempt), if the CRM honours one. */
         idempotencyHeader: z.string().optional(),
-        /** A status that means "already exists" (e.g. 409), and where the existing id is in its body. */
-        duplicate: z.object({ status: z.number().int(), idPath: responsePath.default('id') }).strict().optional(),
+        /** How the CRM answers a create of a record it already has: counted as delivered (existing). */
+        duplicate: DuplicateAnswer.optional(),
         /** Where the CRM puts its reason when it rejects a lead (defaults: the whole body). */
         errorPath: responsePath.optional(),
       })
@@ -75,6 +101,12 @@ export const RestSettingsSchema = z
         /** The array is sent as { <itemsField>: [...] }; omit to send a bare array. */
         itemsField: z.string().optional(),
         resultsPath: responsePath.default('results'),
+        /**
+         * Where each result echoes the lead's HRDrom id (e.g. external_id): results are matched to
+         * leads by it, in any order. Without it results are taken in order, and an answer whose
+         * echoed ids are out of line fails as `contract` rather than guess.
+         */
+        resultKeyPath: responsePath.optional(),
         resultIdPath: responsePath.default('id'),
         resultErrorPath: responsePath.default('errors'),
         /** A per-item field that says "already existed", and its value. */
@@ -88,8 +120,15 @@ export const RestSettingsSchema = z
       .object({
         path,
         queryParam: z.string().default('external_id'),
+        /** Other constant query parameters the search needs (fields, limit, …). */
+        query: z.record(z.string(), queryValue).default({}),
         itemsPath: responsePath.default('items'),
         idPath: responsePath.default('id'),
+        /**
+         * Where each found record holds the HRDrom id. Only a record whose value there equals the lead's
+         * id exactly counts: many CRMs search by "contains" (hh-7 also finds hh-77).
+         */
+        externalIdPath: responsePath.default('external_id'),
       })
       .strict()
       .optional(),

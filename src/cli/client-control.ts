@@ -20,7 +20,7 @@ export class ClientControl {
     readonly clientId: string,
   ) {
     this.queue = new Queue(keys.deliveryQueue(clientId), { connection: redis, prefix: keys.prefix });
-    this.breaker = new CircuitBreaker(redis, keys.flow(clientId), DEFAULT_CIRCUIT_OPTIONS);
+    this.breaker = new CircuitBreaker(redis, keys.flow(clientId).circuit, DEFAULT_CIRCUIT_OPTIONS);
   }
 
   static open(redisUrl: string, prefix: string, clientId: string): ClientControl {

@@ -7,12 +7,16 @@ import { openApiDocument } from '../api/openapi';
 import { LeadProducer } from '../queue/producer';
 import { startService } from '../service';
 import { listFailed, replayFailed } from '../support/failed-jobs';
-import { amocrmCheckOnline, registerAmocrmCommands } from './amocrm-commands';
+import { checkOnline, registerAdapterCommands } from './adapter-commands';
+import { exitCodeOf } from './open-client';
 import { ClientControl } from './client-control';
 import { registerProbeCommand } from './probe-command';
 import { enqueueFile } from './enqueue-file';
 
-/** `lead-export` — the command line for ops and support. Exit codes: 0 ok, 1 failure found, 2 bad usage. */
+/**
+ * `lead-export` — the command line for ops and support. Exit codes: 0 ok, 1 a problem found (a check
+ * failed, the CRM refused), 2 bad usage, 3 the CRM (or Redis) could not be reached.
+ */
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
 
@@ -65,11 +69,11 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     .command('check')
     .description('validate every client file (or one file); exit 1 if any error')
     .argument('[path]', 'folder of client files, or one file (with --online: a client id)', undefined)
-    .option('--online', "also check the ids in the client's config against the live CRM account (amoCRM)")
+    .option('--online', "also check the client's config against the live CRM (read-only requests, through the client's rate limit)")
     .action(async (path: string | undefined, o: { online?: boolean }) => {
       if (o.online) {
         if (!path || !CLIENT_ID_PATTERN.test(path)) throw new LeadExportError('usage', 'clients check --online takes a client id, e.g. lead-export clients check --online acme');
-        process.exitCode = await amocrmCheckOnline(path, { serviceConfig, print, err: io.err, env });
+        process.exitCode = await checkOnline(path, { serviceConfig, print, err: io.err, env });
         return;
       }
       const target = path ?? env.CLIENTS_DIR ?? 'config/clients';
@@ -187,7 +191,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     .option('--openapi', 'print the OpenAPI 3.1 document instead')
     .action((o: { openapi?: boolean }) => print(JSON.stringify(o.openapi ? openApiDocument() : leadJsonSchema(), null, 2)));
 
-  registerAmocrmCommands(program, { serviceConfig, print, err: io.err, env });
+  registerAdapterCommands(program, { serviceConfig, print, err: io.err, env });
   registerProbeCommand(program, { serviceConfig, print, err: io.err, env });
   return program;
 }
@@ -206,7 +210,7 @@ export async function runCli(argv: string[], io?: Out, env?: NodeJS.ProcessEnv):
     }
     if (e instanceof LeadExportError) {
       err(`lead-export: ${e.message}\n`);
-      return e.kind === 'usage' ? 2 : 1;
+      return exitCodeOf(e);
     }
     err(`lead-export: ${(e as Error).message}\n`);
     return 1;

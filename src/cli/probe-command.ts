@@ -1,32 +1,20 @@
-import { connectRedis } from '../queue/redis-connection';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { AdapterLogger } from '../../adapters/types';
-import { formatClientFileError, loadClientFile } from '../config/client-loader';
-import type { ClientConfig } from '../config/client-schema';
 import { EnvFileSecretResolver } from '../config/secret-ref';
-import type { ServiceConfig } from '../config/service-config';
-import { InputError, LeadExportError } from '../domain/errors';
 import { CLIENT_ID_PATTERN } from '../domain/lead';
 import { Keys } from '../queue/keys';
+import { connectRedis } from '../queue/redis-connection';
 import { probeClient, type ProbeReport, type ProbeStep } from '../support/probe';
+import { loadClientById, terminalLogger, type CliDeps } from './open-client';
 
 /**
  * `lead-export probe <client>`: measures the client's CRM with read-only requests and recommends a
  * `rateLimit` for its file. See src/support/probe.ts for what is measured and how carefully.
  *
  * Exit codes (as the rest of the CLI): 0 done, 1 the probe could not run (no ping, credentials
- * refused, Redis down), 2 bad arguments (including a client id with no file).
+ * refused), 2 bad arguments (including a client id with no file), 3 the CRM or Redis unreachable.
  */
 
-export interface ProbeCommandDeps {
-  serviceConfig: () => ServiceConfig;
-  print: (s: string) => void;
-  err: (s: string) => void;
-  /** Where env:NAME secrets are read (default process.env). */
-  env?: NodeJS.ProcessEnv;
-}
+export type ProbeCommandDeps = CliDeps;
 
 function clientIdArg(v: string): string {
   if (!CLIENT_ID_PATTERN.test(v)) throw new InvalidArgumentError(`'${v}' is not a client id (a-z 0-9 -, as in the client file name)`);
@@ -45,29 +33,6 @@ function rateArg(v: string): number {
   return n;
 }
 
-/** Quiet by default: the report is the output; the HTTP layer's warnings go to stderr only if asked. */
-function stderrLogger(err: (s: string) => void, verbose: boolean): AdapterLogger {
-  const line = (level: string) => (obj: object, msg?: string) => {
-    if (verbose || level === 'error') err(`${level}: ${msg ?? ''} ${JSON.stringify(obj)}\n`);
-  };
-  return { debug: () => undefined, info: line('info'), warn: line('warn'), error: line('error') };
-}
-
-async function loadClient(dir: string, id: string): Promise<ClientConfig> {
-  let file: string | undefined;
-  for (const name of [`${id}.yaml`, `${id}.yml`]) {
-    const p = join(dir, name);
-    if (await access(p).then(() => true, () => false)) {
-      file = p;
-      break;
-    }
-  }
-  if (!file) throw new InputError('usage', `no client '${id}': there is no ${id}.yaml in ${dir} (CLIENTS_DIR)`);
-  const r = await loadClientFile(file);
-  if (!r.ok) throw new LeadExportError('config', `the client file is invalid: ${r.errors.map(formatClientFileError).join('; ')}`);
-  return r.config;
-}
-
 export function registerProbeCommand(program: Command, deps: ProbeCommandDeps): void {
   const { print } = deps;
   program
@@ -81,7 +46,7 @@ export function registerProbeCommand(program: Command, deps: ProbeCommandDeps): 
     .option('--verbose', 'print HTTP warnings to stderr')
     .action(async (id: string, o: { samples: number; ramp: boolean; maxRate?: number; json?: boolean; verbose?: boolean }) => {
       const cfg = deps.serviceConfig();
-      const config = await loadClient(cfg.clientsDir, id);
+      const config = await loadClientById(cfg.clientsDir, id);
       const redis = connectRedis(cfg.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000 });
       redis.on('error', () => undefined);
       const ac = new AbortController();
@@ -95,7 +60,7 @@ export function registerProbeCommand(program: Command, deps: ProbeCommandDeps): 
             keys: new Keys(cfg.queuePrefix),
             secrets: new EnvFileSecretResolver(deps.env ?? process.env),
             tokenEncryptionKey: cfg.tokenEncryptionKey,
-            log: stderrLogger(deps.err, Boolean(o.verbose)),
+            log: terminalLogger(deps.err, Boolean(o.verbose)),
           },
           {
             samples: o.samples,

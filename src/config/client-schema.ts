@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AdapterDefinition } from '../../adapters/types';
 import { CLIENT_ID_PATTERN } from '../domain/lead';
-import { duration } from './duration';
+import { duration } from '../domain/duration';
 
 /**
  * The schema of one client file (config/clients/<id>.yaml). The common part — limits, batching,
@@ -46,21 +46,31 @@ const CommonClientFields = {
       maxDelay: duration.default(30 * 60_000),
       /** 0..1: how much of each delay is randomised, so retries of many leads spread out. */
       jitter: z.number().min(0).max(1).default(0.5),
+      /**
+       * A lead whose create ended without a known outcome (a timeout, a 5xx) is looked up no sooner than
+       * this after the create left, so a slow CRM can finish writing it first. Default: twice the
+       * request timeout, at least 30 s.
+       */
+      uncertainGrace: duration.optional(),
     })
     .strict()
     .default({ maxDeliveryAge: 72 * 3_600_000, initialDelay: 5_000, maxDelay: 30 * 60_000, jitter: 0.5 }),
   circuit: z
     .object({
       failureThreshold: positiveInt('failureThreshold').default(5),
-      cooldown: duration.default(30_000),
+      /** Probe interval while the client's CRM is down, for the whole fast-probe window. */
+      cooldown: duration.default(5_000),
+      /** The longest probe interval of a long outage. */
       maxCooldown: duration.default(600_000),
+      /** How long into an outage probes keep coming every cooldown; then the interval grows with the outage. */
+      fastProbeWindow: duration.default(600_000),
     })
     .strict()
     .superRefine((c, ctx) => {
       if (c.cooldown < 1_000) ctx.addIssue({ code: 'custom', path: ['cooldown'], message: 'must be at least 1s: probes need time between them' });
       if (c.maxCooldown < c.cooldown) ctx.addIssue({ code: 'custom', path: ['maxCooldown'], message: `must be at least cooldown (${c.cooldown} ms)` });
     })
-    .default({ failureThreshold: 5, cooldown: 30_000, maxCooldown: 600_000 }),
+    .default({ failureThreshold: 5, cooldown: 5_000, maxCooldown: 600_000, fastProbeWindow: 600_000 }),
   timeouts: z
     .object({ request: duration.default(15_000) })
     .strict()

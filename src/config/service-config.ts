@@ -1,6 +1,6 @@
 import convict from 'convict';
 import { LeadExportError } from '../domain/errors';
-import { parseEncryptionKey } from '../delivery/redis-store';
+import { parseEncryptionKey } from './encryption-key';
 
 /**
  * Service-wide settings, from the environment only (12-factor). Validated at start: a bad value stops

@@ -1,45 +1,63 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { DeliveryError, isDeliveryError } from '../domain/errors';
-import type { DeliveryJobData } from '../queue/delivery-job';
+import type { LeadDecision } from '../channel/decide';
+import type { DeliveryJobData, DeliveryResult, FailureReason } from '../queue/delivery-job';
 
 /**
- * The only place that turns a delivery decision into BullMQ mechanics:
- *  - rejected                 → UnrecoverableError: fails at once, the CRM's reason kept as failedReason;
- *  - rate_limited / paused    → moveToDelayed + DelayedError: waits without using up an attempt;
- *  - transient (and unknown)  → rethrow: BullMQ retries with our age-bounded backoff.
+ * The only place that turns a delivery decision (src/channel/decide.ts) into BullMQ mechanics:
+ *  - retry → throw RetryLater: BullMQ's backoff strategy returns the decided delay (an attempt is used);
+ *  - hold  → moveToDelayed + DelayedError: waits without using up an attempt;
+ *  - fail  → the reason is written on the job, then UnrecoverableError (LeadFailed): failed at once.
  */
-export async function signalFailure(job: Job<DeliveryJobData>, token: string | undefined, err: unknown, holdMs: number): Promise<never> {
-  if (!isDeliveryError(err)) {
-    // An error we did not classify is a bug or an unexpected library failure: retrying is the safe side.
-    throw err instanceof Error ? err : new Error(String(err));
-  }
-  // The CRM may hold the lead whatever the kind (a 2xx of a changed shape is a contract pause): remember
-  // it on the job itself, which outlives the one-hour in-flight mark however long the pause lasts.
-  if (err.details?.uncertain && !job.data.uncertain) await job.updateData({ ...job.data, uncertain: true });
-  switch (err.kind) {
-    case 'rejected':
-      throw new UnrecoverableError(`rejected: ${err.message}`);
-    case 'rate_limited':
-    case 'auth':
-    case 'blocked':
-    case 'account':
-    case 'contract':
-      await job.moveToDelayed(Date.now() + holdMs, token);
-      throw new DelayedError(`waiting (${err.kind}): ${err.message}`);
-    case 'transient':
-      throw new Error(`transient: ${err.message}`);
+
+/** A retry after `delayMs`; read back by the worker's backoff strategy (backoffDelayOf). */
+export class RetryLater extends Error {
+  constructor(
+    readonly delayMs: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RetryLater';
+    Object.setPrototypeOf(this, new.target.prototype);
   }
 }
 
-/** Waits out an open circuit without using up an attempt. */
-export async function delayJob(job: Job<DeliveryJobData>, token: string | undefined, ms: number, why: string): Promise<never> {
-  await job.moveToDelayed(Date.now() + ms, token);
-  throw new DelayedError(why);
+/** A delivery that failed for good, with the reason support filters on. */
+export class LeadFailed extends UnrecoverableError {
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+  ) {
+    super(message);
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
 }
 
-export function rejectedError(reason: string, code?: string, path?: string): UnrecoverableError {
-  const where = [code, path].filter(Boolean).join(' at ');
-  return new UnrecoverableError(`rejected by the CRM${where ? ` (${where})` : ''}: ${reason}`);
+type DeliveryJob = Job<DeliveryJobData, DeliveryResult, string>;
+
+export async function carryOut(job: DeliveryJob, token: string | undefined, d: LeadDecision, message: string): Promise<never> {
+  switch (d.action) {
+    case 'retry':
+      throw new RetryLater(d.delayMs, `transient: ${message}`);
+    case 'hold':
+      await job.moveToDelayed(Date.now() + d.delayMs, token);
+      throw new DelayedError(`waiting (${d.why}): ${message}`);
+    case 'fail':
+      await job.updateData({ ...job.data, failure: { reason: d.reason, message, at: Date.now() } });
+      // "rejected by the CRM (…)" says it already; the other reasons name themselves first.
+      throw new LeadFailed(d.reason, d.reason === 'rejected' ? message : `${d.reason}: ${message}`);
+  }
 }
 
-export { DeliveryError };
+/** The delay a RetryLater carries; anything else we did not decide on is retried after a default. */
+export function backoffDelayOf(err: Error | undefined): number {
+  return err instanceof RetryLater ? err.delayMs : 5_000;
+}
+
+/** What a failed attempt was, for a log line: never parsed from text. */
+export function attemptKindOf(err: Error): string {
+  if (err instanceof LeadFailed) return err.reason;
+  if (err instanceof RetryLater) return 'transient';
+  if (err instanceof DelayedError) return 'waiting';
+  if (/stalled more than/i.test(err.message)) return 'stalled'; // BullMQ's own failure; it has no type of its own
+  return 'error';
+}

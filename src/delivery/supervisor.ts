@@ -41,10 +41,6 @@ export class Supervisor {
     return this.runtimes.get(clientId);
   }
 
-  isKnown(clientId: string): boolean {
-    return this.runtimes.has(clientId);
-  }
-
   /** Re-reads the folder and applies the differences. Safe to call at any time. */
   async reload(): Promise<void> {
     if (this.reloading || this.closing) return;

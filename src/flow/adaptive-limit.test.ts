@@ -2,6 +2,14 @@ import type { Redis } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cleanupPrefix, redisClient, testPrefix } from '../../test/support/redis';
 import { SharedRateLimiter, type LimitChange } from './rate-limiter';
+import type { RateLimiterKeys } from './rate-limiter';
+
+const limiterKeys = (client: string): RateLimiterKeys => ({
+  rateLog: `${client}:flow:rl:log`,
+  rateHold: `${client}:flow:rl:hold`,
+  rateAdaptive: `${client}:flow:rl:adaptive`,
+  pollLog: `${client}:flow:rl:poll`,
+});
 
 let conns: Redis[];
 let prefix: string;
@@ -43,7 +51,7 @@ describe('adaptive limit', () => {
     const changes: LimitChange[] = [];
     const limiters = conns.map(
       (c) =>
-        new SharedRateLimiter(c, client, { requests: 20, perSeconds: 1 }, {
+        new SharedRateLimiter(c, limiterKeys(client), { requests: 20, perSeconds: 1 }, {
           adaptive: { quietMs: 2_000, memoryMs: 60_000 },
           onLimitChange: (ch) => changes.push(ch),
         }),
@@ -60,7 +68,7 @@ describe('adaptive limit', () => {
     const worker = async (limiter: SharedRateLimiter) => {
       while (Date.now() < end) {
         try {
-          await limiter.acquire(stop.signal);
+          await limiter.acquire({ signal: stop.signal });
         } catch (err) {
           if (err instanceof Error && err.name === 'AbortError') return;
           throw err;
@@ -103,7 +111,7 @@ describe('adaptive limit', () => {
     const changes: LimitChange[] = [];
     const [a, b] = conns.map(
       (c) =>
-        new SharedRateLimiter(c, client, { requests: 20, perSeconds: 1 }, {
+        new SharedRateLimiter(c, limiterKeys(client), { requests: 20, perSeconds: 1 }, {
           adaptive: { quietMs: 300, memoryMs: 1_500, decreaseGapMs: 200 },
           onLimitChange: (ch) => changes.push(ch),
         }),
@@ -135,14 +143,14 @@ describe('adaptive limit', () => {
   it('a 429 right after a burst is measured against the recent rate, not the near-empty last window', async () => {
     // 10 requests at once, then the next one a window later: the burst has just left the trailing
     // window, which now holds only the new request. Counting that window alone took 10 straight to 1.
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 10, perSeconds: 1 }, { guardMs: 50 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 10, perSeconds: 1 }, { guardMs: 50 });
     await Promise.all(Array.from({ length: 10 }, () => limiter.acquire()));
     await limiter.acquire();
     expect(await limiter.onRateLimited()).toEqual({ from: 10, to: 7, reason: 'rate_limited' });
   });
 
   it('never goes below 1', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 2, perSeconds: 1 }, { adaptive: { decreaseGapMs: 1 } });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 2, perSeconds: 1 }, { adaptive: { decreaseGapMs: 1 } });
     await limiter.acquire();
     await limiter.onRateLimited();
     await delay(5);

@@ -1,7 +1,9 @@
 import type { Redis } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cleanupPrefix, redisClient, testPrefix } from '../../test/support/redis';
-import { CircuitBreaker, circuitKey, type CircuitOptions, type CircuitTransition } from './circuit-breaker';
+import { CircuitBreaker, type CircuitOptions, type CircuitTransition } from './circuit-breaker';
+
+const circuitKey = (client: string) => `${client}:flow:circuit`;
 
 // Four connections stand in for four worker processes.
 let conns: Redis[];
@@ -12,7 +14,7 @@ let transitions: CircuitTransition[];
 const fast: CircuitOptions = { failureThreshold: 5, cooldownMs: 40, maxCooldownMs: 250, blockedCooldownMs: 120, probeTimeoutMs: 10_000 };
 
 function breakers(opts: Partial<CircuitOptions> = fast): CircuitBreaker[] {
-  return conns.map((c) => new CircuitBreaker(c, client, opts, { onTransition: (t) => transitions.push(t) }));
+  return conns.map((c) => new CircuitBreaker(c, circuitKey(client), opts, { onTransition: (t) => transitions.push(t) }));
 }
 
 beforeEach(() => {
@@ -48,24 +50,33 @@ describe('CircuitBreaker', () => {
     expect((await a.recordFailure('timeout')).opened).toBe(true);
   });
 
-  it('grows the cooldown with each failed probe up to the cap (40 → 80 → 160 → 250 → 250 ms)', async () => {
-    const [a, b] = breakers();
+  it('probes every cooldown during the fast-probe window, then doubles the interval as the outage ages, up to the cap', async () => {
+    const W = 120;
+    const [a, b] = breakers({ ...fast, fastProbeWindowMs: W });
     await a.open('transient', 'HTTP 502');
-    const cooldowns: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    const seen: Array<{ age: number; cooldown: number }> = [];
+    for (let i = 0; i < 7; i++) {
       const s = await a.read();
-      cooldowns.push(s.probeAt! - s.openedAt!);
+      seen.push({ age: s.openedAt! - s.outageSince!, cooldown: s.probeAt! - s.openedAt! });
       expect(await b.tryStartProbe()).toBe(false); // not due yet
       await delay(s.probeAt! - s.openedAt! + 5);
       expect(await b.tryStartProbe()).toBe(true);
       expect((await a.read()).state).toBe('half-open');
       await b.probeFailed(`probe ${i} failed`);
     }
-    expect(cooldowns).toEqual([40, 80, 160, 250, 250]);
-    expect((await a.read()).opens).toBe(6);
+    // The interval is a function of the outage's age alone: short while young, doubling with age, capped.
+    for (const { age, cooldown } of seen) {
+      const expected = age < W ? 40 : Math.min(250, 40 * 2 ** (Math.floor(Math.log2(age / W)) + 1));
+      expect(cooldown).toBe(expected);
+    }
+    expect(seen[0]).toEqual({ age: 0, cooldown: 40 });
+    expect(seen.filter((x) => x.cooldown === 40).length).toBeGreaterThanOrEqual(2);
+    expect(seen[seen.length - 1].cooldown).toBeGreaterThan(40);
+    expect((await a.read()).opens).toBe(8);
 
-    // A successful probe closes it and resets the growth.
-    await delay(260);
+    // A successful probe closes it and resets the outage: the next one starts fast again.
+    const last = await a.read();
+    await delay(last.probeAt! - Date.now() + 10);
     expect(await a.tryStartProbe()).toBe(true);
     expect(await b.recordSuccess()).toEqual({ closed: true });
     expect(await a.read()).toEqual({ state: 'closed', consecutiveFailures: 0, opens: 0 });
@@ -155,7 +166,7 @@ describe('CircuitBreaker', () => {
     await a.open('contract', 'unexpected response shape');
     const fresh = redisClient();
     try {
-      const s = await new CircuitBreaker(fresh, client, fast).read();
+      const s = await new CircuitBreaker(fresh, circuitKey(client), fast).read();
       expect(s).toMatchObject({ state: 'open', reason: 'contract', detail: 'unexpected response shape', opens: 1 });
       expect(await conns[0].ttl(circuitKey(client))).toBe(-1);
     } finally {

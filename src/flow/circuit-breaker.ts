@@ -12,7 +12,7 @@ import { CB_CLOSE, CB_FAILURE, CB_OPEN, CB_PROBE_FAILED, CB_SUCCESS, CB_TRY_PROB
  * returns (or reports through onTransition).
  */
 
-export type CircuitReason = 'transient' | 'auth' | 'blocked' | 'account' | 'contract' | 'manual';
+export type CircuitReason = 'transient' | 'auth' | 'config' | 'blocked' | 'account' | 'contract' | 'manual';
 export type CircuitStateName = 'closed' | 'open' | 'half-open';
 
 export interface CircuitState {
@@ -24,17 +24,25 @@ export interface CircuitState {
   /** When the next probe is due; undefined for reasons that wait for a person. */
   probeAt?: number;
   consecutiveFailures: number;
-  /** Consecutive opens; drives the cooldown growth. Reset on close. */
+  /** Consecutive opens. Reset on close. */
   opens: number;
+  /** ms since epoch (Redis clock) of the first open of this outage. */
+  outageSince?: number;
 }
 
 export interface CircuitOptions {
   /** Consecutive transient failures that open the circuit. Default 5. */
   failureThreshold: number;
-  /** First cooldown after a transient open; doubles with each consecutive open. Default 30 s. */
+  /** Probe interval after a transient open, for the whole fast-probe window. Default 5 s. */
   cooldownMs: number;
-  /** Cap of the growing cooldown. Default 10 min. */
+  /** Cap of the probe interval once it grows. Default 10 min. */
   maxCooldownMs: number;
+  /**
+   * How long into an outage probes keep coming every cooldownMs (default 10 min): most outages are
+   * short, and a CRM that is back should get its leads within seconds. After that the interval
+   * doubles each time the outage doubles in age, up to maxCooldownMs.
+   */
+  fastProbeWindowMs?: number;
   /** Cooldown for 'blocked' (the CRM blocked us). Default 1 h. */
   blockedCooldownMs?: number;
   /** A half-open probe not resolved after this long is presumed dead (its process crashed) and may be taken over. Default 2 min. */
@@ -57,30 +65,26 @@ export interface CircuitHooks {
 
 export const DEFAULT_CIRCUIT_OPTIONS: Required<CircuitOptions> = {
   failureThreshold: 5,
-  cooldownMs: 30_000,
+  cooldownMs: 5_000,
   maxCooldownMs: 10 * 60_000,
+  fastProbeWindowMs: 10 * 60_000,
   blockedCooldownMs: 60 * 60_000,
   probeTimeoutMs: 2 * 60_000,
 };
 
-export function circuitKey(keyPrefix: string): string {
-  return `${keyPrefix}:flow:circuit`;
-}
-
-const REASONS: ReadonlySet<string> = new Set<CircuitReason>(['transient', 'auth', 'blocked', 'account', 'contract', 'manual']);
+const REASONS: ReadonlySet<string> = new Set<CircuitReason>(['transient', 'auth', 'config', 'blocked', 'account', 'contract', 'manual']);
 const STATES: ReadonlySet<string> = new Set<CircuitStateName>(['closed', 'open', 'half-open']);
 
 export class CircuitBreaker {
-  private readonly key: string;
   private opts: Required<CircuitOptions>;
 
+  /** `key`: the client's circuit hash (Keys.flow(client).circuit). */
   constructor(
     private readonly redis: Redis,
-    keyPrefix: string,
+    private readonly key: string,
     opts: Partial<CircuitOptions> = {},
     private readonly hooks: CircuitHooks = {},
   ) {
-    this.key = circuitKey(keyPrefix);
     this.opts = resolveOptions(opts);
   }
 
@@ -96,7 +100,7 @@ export class CircuitBreaker {
   /** A transient failure: counted; opens the circuit (opened = true, in exactly one caller) at the threshold. */
   async recordFailure(detail: string): Promise<{ opened: boolean; from: CircuitStateName; state: CircuitState }> {
     const o = this.opts;
-    const reply = await CB_FAILURE.run(this.redis, [this.key], [o.failureThreshold, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs, detail]);
+    const reply = await CB_FAILURE.run(this.redis, [this.key], [o.failureThreshold, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs, detail, o.fastProbeWindowMs]);
     const { flag, from, state } = parseTransitionReply(reply, 'cb_failure');
     if (flag) this.emit({ from, to: 'open', reason: state.reason ?? 'transient', detail });
     return { opened: flag, from, state };
@@ -119,7 +123,7 @@ export class CircuitBreaker {
    */
   async open(reason: CircuitReason, detail: string): Promise<{ opened: boolean; state: CircuitState }> {
     const o = this.opts;
-    const reply = await CB_OPEN.run(this.redis, [this.key], [reason, detail, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs]);
+    const reply = await CB_OPEN.run(this.redis, [this.key], [reason, detail, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs, o.fastProbeWindowMs]);
     const { flag, from, state } = parseTransitionReply(reply, 'cb_open');
     if (flag) this.emit({ from, to: 'open', reason, detail });
     return { opened: flag, state };
@@ -137,7 +141,7 @@ export class CircuitBreaker {
   /** The probe failed: back to open with the next (longer) cooldown. */
   async probeFailed(detail: string): Promise<void> {
     const o = this.opts;
-    const reply = await CB_PROBE_FAILED.run(this.redis, [this.key], [detail, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs]);
+    const reply = await CB_PROBE_FAILED.run(this.redis, [this.key], [detail, o.cooldownMs, o.maxCooldownMs, o.blockedCooldownMs, o.fastProbeWindowMs]);
     const { flag, from, state } = parseTransitionReply(reply, 'cb_probe_failed');
     if (flag) this.emit({ from, to: 'open', reason: state.reason ?? 'transient', detail });
   }
@@ -167,9 +171,10 @@ function resolveOptions(opts: Partial<CircuitOptions>): Required<CircuitOptions>
   for (const k of ['cooldownMs', 'maxCooldownMs', 'blockedCooldownMs', 'probeTimeoutMs'] as const) {
     if (!Number.isFinite(o[k]) || o[k] < 1) issues.push({ path: k, message: 'must be a number of ms >= 1' });
   }
+  if (!Number.isFinite(o.fastProbeWindowMs) || o.fastProbeWindowMs < 0) issues.push({ path: 'fastProbeWindowMs', message: 'must be a number of ms >= 0' });
   if (o.maxCooldownMs < o.cooldownMs) issues.push({ path: 'maxCooldownMs', message: 'must be >= cooldownMs' });
   if (issues.length) throw new InputError('config', 'invalid circuit breaker options', issues);
-  for (const k of ['cooldownMs', 'maxCooldownMs', 'blockedCooldownMs', 'probeTimeoutMs'] as const) o[k] = Math.round(o[k]);
+  for (const k of ['cooldownMs', 'maxCooldownMs', 'blockedCooldownMs', 'probeTimeoutMs', 'fastProbeWindowMs'] as const) o[k] = Math.round(o[k]);
   return o;
 }
 
@@ -198,6 +203,8 @@ export function parseState(h: Record<string, string>): CircuitState {
     if (h.detail !== undefined) out.detail = h.detail;
     out.openedAt = optionalNumber(h.openedAt);
     out.probeAt = optionalNumber(h.probeAt);
+    out.outageSince = optionalNumber(h.outageSince);
+    if (out.outageSince === undefined) delete out.outageSince;
     if (out.openedAt === undefined) delete out.openedAt;
     if (out.probeAt === undefined) delete out.probeAt;
   }

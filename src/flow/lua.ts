@@ -23,20 +23,25 @@ const NUM = `local function fmt(n) return string.format('%.0f', n) end
 export const RL_ACQUIRE = new LuaScript(
   'rl_acquire',
   `--[[
-  Admit one request under an exact sliding-window log, unless a hold is active.
+  Admit one request under an exact sliding-window log, unless a hold is active. A request of a
+  purpose with a share of the budget (polls) must also fit its own log under the share's limit.
 
   KEYS[1] log       ZSET   score = admission time in microseconds (Redis TIME), member = "<us>:<token>";
                            kept for two windows
   KEYS[2] hold      STRING with PX; value = reason of the hold
   KEYS[3] adaptive  HASH   field eff = shared effective limit (absent = the ceiling)
+  KEYS[4] share     ZSET   log of the requests of the purpose with a share (same format as KEYS[1])
 
   ARGV[1] ceiling   configured requests per window (integer >= 1)
   ARGV[2] windowMs  window length in ms (integer >= 1)
   ARGV[3] token     unique per call, so two admissions in the same microsecond stay two members
+  ARGV[4] shareMax  requests per window the share allows (0 = this request has no share)
+  ARGV[5] fixed     1 = use the ceiling as given, ignoring the adaptive level (the capacity probe,
+                    whose ceiling is its own measured step and never above the known limit)
 
   Returns {code, waitMs, effective, atUs}
     code  1  admitted; atUs = the recorded admission time
-    code  0  window full; retry in waitMs (when enough entries leave the window)
+    code  0  window (or the share) full; retry in waitMs (when enough entries leave the window)
     code -1  hold active; retry in waitMs (the hold's remaining TTL)
 ]]
 ${NUM}
@@ -45,9 +50,10 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ceiling = tonumber(ARGV[1])
 local windowMs = tonumber(ARGV[2])
 local windowUs = windowMs * 1000
+local shareMax = tonumber(ARGV[4]) or 0
 
 local eff = tonumber(redis.call('HGET', KEYS[3], 'eff')) or ceiling
-if eff > ceiling then eff = ceiling end
+if eff > ceiling or ARGV[5] == '1' then eff = ceiling end
 if eff < 1 then eff = 1 end
 
 local holdMs = redis.call('PTTL', KEYS[2])
@@ -55,23 +61,34 @@ if holdMs > 0 then return {-1, holdMs, eff, 0} end
 
 -- An entry at s counts for the half-open window (now - W, now]; it leaves once now >= s + W.
 -- Entries are kept for two windows (rl_rate_limited reads the recent rate from them), so count
--- only the window's own.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(nowUs - 2 * windowUs))
+-- only the window's own. Returns the wait until one more entry fits under max (0 = fits now).
 local from = '(' .. fmt(nowUs - windowUs)
-local count = redis.call('ZCOUNT', KEYS[1], from, '+inf')
-if count < eff then
-  local at = fmt(nowUs)
-  redis.call('ZADD', KEYS[1], at, at .. ':' .. ARGV[3])
-  -- Every entry is useless after two windows, so the key never outlives its newest entry by more.
-  redis.call('PEXPIRE', KEYS[1], 2 * windowMs + 1)
-  return {1, 0, eff, nowUs}
+local function waitFor(key, max)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(nowUs - 2 * windowUs))
+  local count = redis.call('ZCOUNT', key, from, '+inf')
+  if count < max then return 0 end
+  -- count - max + 1 entries must leave before count < max; the last of them is the
+  -- (count - max)-th (0-based) entry of the window.
+  local entry = redis.call('ZRANGEBYSCORE', key, from, '+inf', 'WITHSCORES', 'LIMIT', count - max, 1)
+  return math.floor((tonumber(entry[2]) + windowUs - nowUs) / 1000) + 1
 end
 
--- count - eff + 1 entries must leave before count < eff; the last of them is the (count - eff)-th
--- (0-based) entry of the window.
-local entry = redis.call('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES', 'LIMIT', count - eff, 1)
-local waitUs = tonumber(entry[2]) + windowUs - nowUs
-return {0, math.floor(waitUs / 1000) + 1, eff, 0}
+local wait = waitFor(KEYS[1], eff)
+if shareMax > 0 then
+  local shareWait = waitFor(KEYS[4], shareMax)
+  if shareWait > wait then wait = shareWait end
+end
+if wait > 0 then return {0, wait, eff, 0} end
+
+local at = fmt(nowUs)
+redis.call('ZADD', KEYS[1], at, at .. ':' .. ARGV[3])
+-- Every entry is useless after two windows, so the key never outlives its newest entry by more.
+redis.call('PEXPIRE', KEYS[1], 2 * windowMs + 1)
+if shareMax > 0 then
+  redis.call('ZADD', KEYS[4], at, at .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[4], 2 * windowMs + 1)
+end
+return {1, 0, eff, nowUs}
 `,
 );
 
@@ -303,7 +320,9 @@ return {1, eff, to, quiet}
  *   probeAt         ms when a probe may start; absent for reasons that wait for a person
  *   probeStartedAt  ms when the current half-open probe started (lease against a dead prober)
  *   failures        consecutive transient failures
- *   opens           consecutive opens (reset on close), drives cooldown growth
+ *   opens           consecutive opens (reset on close)
+ *   outageSince     ms of the first open of this outage (reset on close): the probe interval stays
+ *                   short for the fast-probe window, then grows with the outage's age
  * --------------------------------------------------------------------------------------------- */
 
 const CB_PRELUDE = `${NUM}
@@ -314,22 +333,30 @@ local function now_ms()
 end
 local function state() return redis.call('HGET', key, 'state') or 'closed' end
 local function num(field) return tonumber(redis.call('HGET', key, field)) or 0 end
--- transient: cooldown * 2^(opens-1) capped; blocked: its own long cooldown; others: wait for a person
-local function probe_delay(reason, opens, cooldown, maxCooldown, blockedCooldown)
+-- transient: probe every cooldown during the fast-probe window (most outages are short, and a CRM
+-- that is back should get its leads within seconds), then double the interval each time the outage
+-- doubles in age, capped; blocked: its own long cooldown; others: wait for a person.
+local function probe_delay(reason, now, cooldown, maxCooldown, blockedCooldown, fastWindow)
   if reason == 'transient' then
-    local d = cooldown * (2 ^ (opens - 1))
+    local since = tonumber(redis.call('HGET', key, 'outageSince')) or now
+    local age = now - since
+    local d = cooldown
+    if fastWindow > 0 and age >= fastWindow then
+      d = cooldown * (2 ^ (math.floor(math.log(age / fastWindow) / math.log(2)) + 1))
+    end
     if d > maxCooldown then d = maxCooldown end
     return d
   end
   if reason == 'blocked' then return blockedCooldown end
   return nil
 end
-local function open_circuit(reason, detail, now, cooldown, maxCooldown, blockedCooldown)
+local function open_circuit(reason, detail, now, cooldown, maxCooldown, blockedCooldown, fastWindow)
   local opens = num('opens') + 1
   redis.call('HSET', key, 'state', 'open', 'reason', reason, 'detail', detail,
     'openedAt', fmt(now), 'opens', opens)
+  if not redis.call('HGET', key, 'outageSince') then redis.call('HSET', key, 'outageSince', fmt(now)) end
   redis.call('HDEL', key, 'probeStartedAt')
-  local d = probe_delay(reason, opens, cooldown, maxCooldown, blockedCooldown)
+  local d = probe_delay(reason, now, cooldown, maxCooldown, blockedCooldown, fastWindow)
   if d then redis.call('HSET', key, 'probeAt', fmt(now + d)) else redis.call('HDEL', key, 'probeAt') end
 end
 local function reply(flag, from)
@@ -348,7 +375,7 @@ export const CB_FAILURE = new LuaScript(
 
   KEYS[1] circuit HASH
   ARGV[1] threshold  ARGV[2] cooldownMs  ARGV[3] maxCooldownMs  ARGV[4] blockedCooldownMs
-  ARGV[5] detail
+  ARGV[5] detail     ARGV[6] fastProbeWindowMs
 ${CB_REPLY_DOC}   flag = opened
 ]]
 ${CB_PRELUDE}
@@ -358,7 +385,7 @@ redis.call('HSET', key, 'state', st, 'failures', failures)
 if st == 'half-open' or (st == 'closed' and failures >= tonumber(ARGV[1])) then
   local reason = 'transient'
   if st == 'half-open' then reason = redis.call('HGET', key, 'reason') or 'transient' end
-  open_circuit(reason, ARGV[5], now_ms(), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+  open_circuit(reason, ARGV[5], now_ms(), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6]))
   return reply(1, st)
 end
 return reply(0, st)
@@ -395,7 +422,7 @@ export const CB_OPEN = new LuaScript(
 
   KEYS[1] circuit HASH
   ARGV[1] reason  ARGV[2] detail
-  ARGV[3] cooldownMs  ARGV[4] maxCooldownMs  ARGV[5] blockedCooldownMs
+  ARGV[3] cooldownMs  ARGV[4] maxCooldownMs  ARGV[5] blockedCooldownMs  ARGV[6] fastProbeWindowMs
 ${CB_REPLY_DOC}   flag = opened (it was not open before)
 ]]
 ${CB_PRELUDE}
@@ -411,12 +438,12 @@ if st == 'open' then
   local cur = redis.call('HGET', key, 'reason') or 'transient'
   if severity(reason) > severity(cur) then
     redis.call('HSET', key, 'reason', reason, 'detail', ARGV[2])
-    local d = probe_delay(reason, num('opens'), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+    local d = probe_delay(reason, now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
     if d then redis.call('HSET', key, 'probeAt', fmt(now + d)) else redis.call('HDEL', key, 'probeAt') end
   end
   return reply(0, st)
 end
-open_circuit(reason, ARGV[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+open_circuit(reason, ARGV[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 return reply(1, st)
 `,
 );
@@ -458,13 +485,14 @@ export const CB_PROBE_FAILED = new LuaScript(
 
   KEYS[1] circuit HASH
   ARGV[1] detail  ARGV[2] cooldownMs  ARGV[3] maxCooldownMs  ARGV[4] blockedCooldownMs
+  ARGV[5] fastProbeWindowMs
 ${CB_REPLY_DOC}   flag = reopened
 ]]
 ${CB_PRELUDE}
 local st = state()
 if st ~= 'half-open' then return reply(0, st) end
 local reason = redis.call('HGET', key, 'reason') or 'transient'
-open_circuit(reason, ARGV[1], now_ms(), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+open_circuit(reason, ARGV[1], now_ms(), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 return reply(1, st)
 `,
 );

@@ -2,7 +2,14 @@ import type { Redis } from 'ioredis';
 import { maxInAnyWindow as maxInWindow } from '../../test/support/fake-amocrm/rate-limit';
 import { cleanupPrefix, redisClient, testPrefix } from '../../test/support/redis';
 import { DeliveryError } from '../domain/errors';
-import { rateLimiterKeys, SharedRateLimiter, type LimitChange } from './rate-limiter';
+import { SharedRateLimiter, type LimitChange, type RateLimiterKeys } from './rate-limiter';
+
+const limiterKeys = (client: string): RateLimiterKeys => ({
+  rateLog: `${client}:flow:rl:log`,
+  rateHold: `${client}:flow:rl:hold`,
+  rateAdaptive: `${client}:flow:rl:adaptive`,
+  pollLog: `${client}:flow:rl:poll`,
+});
 
 // Three connections stand in for three worker processes: they share nothing but Redis.
 let conns: Redis[];
@@ -24,7 +31,7 @@ afterEach(async () => {
 describe('SharedRateLimiter: sliding window across processes', () => {
   it('never lets more than 7 requests into any 1 s window, with 60 concurrent acquires from 3 processes', async () => {
     const limit = { requests: 7, perSeconds: 1 };
-    const limiters = conns.map((c) => new SharedRateLimiter(c, client, limit));
+    const limiters = conns.map((c) => new SharedRateLimiter(c, limiterKeys(client), limit));
     const started = Date.now();
     const results = await Promise.all(
       Array.from({ length: 60 }, (_, i) =>
@@ -41,11 +48,11 @@ describe('SharedRateLimiter: sliding window across processes', () => {
     expect(elapsed).toBeGreaterThanOrEqual(7_950);
     expect(elapsed).toBeLessThan(9_000);
     // The log never outlives two windows (the second one only feeds the 429 rate estimate).
-    expect(await conns[0].pttl(rateLimiterKeys(client).log)).toBeLessThanOrEqual(2001);
+    expect(await conns[0].pttl(limiterKeys(client).rateLog)).toBeLessThanOrEqual(2001);
   });
 
   it('tryAcquire reports the wait until the oldest entry leaves the window', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 2, perSeconds: 1 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 2, perSeconds: 1 });
     expect((await limiter.tryAcquire()).ok).toBe(true);
     expect((await limiter.tryAcquire()).ok).toBe(true);
     const r = await limiter.tryAcquire();
@@ -57,7 +64,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
 
   it('setLimit applies to the very next acquire and resets the adaptive state', async () => {
     const changes: LimitChange[] = [];
-    const a = new SharedRateLimiter(conns[0], client, { requests: 3, perSeconds: 1 }, { onLimitChange: (c) => changes.push(c) });
+    const a = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 3, perSeconds: 1 }, { onLimitChange: (c) => changes.push(c) });
     for (let i = 0; i < 3; i++) await a.acquire();
     expect((await a.tryAcquire()).ok).toBe(false);
 
@@ -71,7 +78,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
     expect(changes).toEqual([{ from: 3, to: 5, reason: 'config' }]);
 
     // A process still on the old config enforces the lower of the two (never more than either allows).
-    const stale = new SharedRateLimiter(conns[1], client, { requests: 3, perSeconds: 1 });
+    const stale = new SharedRateLimiter(conns[1], limiterKeys(client), { requests: 3, perSeconds: 1 });
     expect((await stale.effectiveLimit()).requests).toBe(3);
 
     a.setLimit({ requests: 2, perSeconds: 1 });
@@ -81,7 +88,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
   });
 
   it('guardMs spaces admissions by window + guard, and the guard follows setLimit', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 2, perSeconds: 0.5 }, { guardMs: (l) => l.perSeconds * 200 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 2, perSeconds: 0.5 }, { guardMs: (l) => l.perSeconds * 200 });
     const a = await limiter.acquire();
     await limiter.acquire();
     const third = await limiter.acquire();
@@ -96,7 +103,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
   });
 
   it('sent() moves the window of a request to when it left, never earlier', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 1, perSeconds: 0.5 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 1, perSeconds: 0.5 });
     const a = await limiter.acquire();
     await new Promise((r) => setTimeout(r, 200));
     await limiter.sent(a);
@@ -110,7 +117,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
   });
 
   it('readyInMs tells when a request could go, without recording one; own waiters count as ahead', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 2, perSeconds: 1 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 2, perSeconds: 1 });
     expect(await limiter.readyInMs()).toBe(0);
     expect(await limiter.readyInMs()).toBe(0); // peeking took nothing
     await limiter.acquire();
@@ -126,7 +133,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
   });
 
   it('holdFor blocks every process for the hold, and extends but never shortens it', async () => {
-    const [a, b, c] = conns.map((conn) => new SharedRateLimiter(conn, client, { requests: 100, perSeconds: 1 }));
+    const [a, b, c] = conns.map((conn) => new SharedRateLimiter(conn, limiterKeys(client), { requests: 100, perSeconds: 1 }));
     await a.holdFor(400, '429 from CRM');
     const r = await b.tryAcquire();
     expect(r).toMatchObject({ ok: false, reason: 'hold' });
@@ -137,7 +144,7 @@ describe('SharedRateLimiter: sliding window across processes', () => {
     await c.holdFor(700, 'longer');
     const remaining = await a.holdRemainingMs();
     expect(remaining).toBeGreaterThan(600);
-    expect(await conns[0].get(rateLimiterKeys(client).hold)).toBe('longer');
+    expect(await conns[0].get(limiterKeys(client).rateHold)).toBe('longer');
 
     const t0 = Date.now();
     const waited = await Promise.all([a, b, c].map(async (l) => {
@@ -149,12 +156,12 @@ describe('SharedRateLimiter: sliding window across processes', () => {
   });
 
   it('acquire rejects with AbortError when the signal aborts, and the line behind it moves on', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 1, perSeconds: 0.6 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 1, perSeconds: 0.6 });
     await limiter.acquire();
 
     const ac = new AbortController();
     const t0 = Date.now();
-    const aborted = limiter.acquire(ac.signal);
+    const aborted = limiter.acquire({ signal: ac.signal });
     const behind = limiter.acquire();
     setTimeout(() => ac.abort(), 50);
     await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
@@ -164,11 +171,11 @@ describe('SharedRateLimiter: sliding window across processes', () => {
 
     const pre = new AbortController();
     pre.abort();
-    await expect(limiter.acquire(pre.signal)).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(limiter.acquire({ signal: pre.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('rejects with DeliveryError(rate_limited) instead of waiting past maxWaitMs', async () => {
-    const limiter = new SharedRateLimiter(conns[0], client, { requests: 5, perSeconds: 1 }, { maxWaitMs: 200 });
+    const limiter = new SharedRateLimiter(conns[0], limiterKeys(client), { requests: 5, perSeconds: 1 }, { maxWaitMs: 200 });
     await limiter.holdFor(5_000, 'Retry-After: 5');
     const t0 = Date.now();
     const err: unknown = await limiter.acquire().catch((e: unknown) => e);

@@ -4,6 +4,7 @@ import { DeliveryError, InputError } from '../domain/errors';
 import { abortable, sleep, throwIfAborted } from './abort';
 import { replyArray, replyNumber } from './lua-script';
 import { RL_ACQUIRE, RL_CONFIG, RL_HOLD, RL_PEEK, RL_RATE_LIMITED, RL_SENT, RL_SUCCESS } from './lua';
+import type { FlowKeys } from '../queue/keys';
 
 /**
  * A per-client request limit shared by every worker process, enforced in Redis.
@@ -69,13 +70,24 @@ export interface Acquired {
   entry: string;
 }
 
-/** Every key the limiter uses for one client; all share the caller's prefix (and its hash tag). */
-export function rateLimiterKeys(keyPrefix: string): { log: string; hold: string; adaptive: string } {
-  return {
-    log: `${keyPrefix}:flow:rl:log`,
-    hold: `${keyPrefix}:flow:rl:hold`,
-    adaptive: `${keyPrefix}:flow:rl:adaptive`,
-  };
+/** The limiter's keys: the window log, the hold, the adaptive state, and the log of the shared-budget purpose (polls). */
+export type RateLimiterKeys = Pick<FlowKeys, 'rateLog' | 'rateHold' | 'rateAdaptive' | 'pollLog'>;
+
+/** How one acquire() is admitted. */
+export interface AcquireOptions {
+  signal?: AbortSignal;
+  /**
+   * This request belongs to a purpose that may use only a share of the budget (polls): it is also
+   * counted in the share's own log, and admitted only while that log has room for `shareMax` per window.
+   */
+  shareMax?: number;
+  /**
+   * Skip this process's queue of waiters (it still competes for the next free slot). For requests
+   * that must not wait behind a whole local backlog: a poll is due once per interval.
+   */
+  priority?: boolean;
+  /** Admit under this ceiling instead of the configured/adaptive one (the capacity probe's step). */
+  fixedCeiling?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -109,7 +121,7 @@ export function validateRateLimit(limit: RateLimit): void {
 
 export class SharedRateLimiter {
   private limit: RateLimit;
-  private readonly keys: { log: string; hold: string; adaptive: string };
+  private readonly keys: { log: string; hold: string; adaptive: string; share: string };
   private readonly maxWaitMs: number;
   private readonly adaptive: Required<Omit<AdaptiveOptions, 'decreaseGapMs'>> & { decreaseGapMs?: number };
   private readonly stateTtlMs: number;
@@ -131,13 +143,13 @@ export class SharedRateLimiter {
 
   constructor(
     private readonly redis: Redis,
-    keyPrefix: string,
+    keys: RateLimiterKeys,
     limit: RateLimit,
     opts: RateLimiterOptions = {},
   ) {
     validateRateLimit(limit);
     this.limit = { ...limit };
-    this.keys = rateLimiterKeys(keyPrefix);
+    this.keys = { log: keys.rateLog, hold: keys.rateHold, adaptive: keys.rateAdaptive, share: keys.pollLog };
     this.maxWaitMs = opts.maxWaitMs ?? Number.POSITIVE_INFINITY;
     this.adaptive = { ...DEFAULT_ADAPTIVE, ...stripUndefined(opts.adaptive ?? {}) };
     if (!(this.adaptive.decreaseFactor > 0 && this.adaptive.decreaseFactor < 1)) {
@@ -171,22 +183,23 @@ export class SharedRateLimiter {
    * Also waits out a hold. Rejects with AbortError if the signal aborts, and with
    * DeliveryError('rate_limited') if the wait would exceed maxWaitMs.
    */
-  async acquire(signal?: AbortSignal): Promise<Acquired> {
+  async acquire(opts: AcquireOptions = {}): Promise<Acquired> {
+    const signal = opts.signal;
     throwIfAborted(signal, 'rate limiter acquire');
     const started = Date.now();
     const deadline = started + this.maxWaitMs;
 
     this.waiting += 1;
-    const previous = this.line;
+    const previous = opts.priority ? Promise.resolve() : this.line;
     let leave!: () => void;
     const mine = new Promise<void>((resolve) => (leave = resolve));
     // Leaving early (abort, timeout) resolves `mine`; whoever is behind us still waits for `previous`.
-    this.line = previous.then(() => mine);
+    if (!opts.priority) this.line = previous.then(() => mine);
 
     try {
       await this.waitTurn(previous, signal, deadline);
       for (;;) {
-        const r = await abortable(this.attempt(), signal, 'rate limiter acquire');
+        const r = await abortable(this.attempt(opts), signal, 'rate limiter acquire');
         if (r.ok) return { at: r.at, waitedMs: Date.now() - started, entry: r.entry };
         const remaining = deadline - Date.now();
         if (r.waitMs > remaining) {
@@ -231,8 +244,8 @@ export class SharedRateLimiter {
   }
 
   /** One attempt without waiting. */
-  async tryAcquire(): Promise<TryAcquireResult> {
-    return this.attempt();
+  async tryAcquire(opts: Omit<AcquireOptions, 'signal' | 'priority'> = {}): Promise<TryAcquireResult> {
+    return this.attempt(opts);
   }
 
   /** A 429 / Retry-After: nobody, in any process, sends to this client for `ms`. Extends, never shortens. */
@@ -286,15 +299,21 @@ export class SharedRateLimiter {
     return this.reportChange(reply, 'rl_success', 'recovered');
   }
 
-  private async attempt(): Promise<TryAcquireResult> {
+  private async attempt(opts: Pick<AcquireOptions, 'shareMax' | 'fixedCeiling'>): Promise<TryAcquireResult> {
     await this.ensureConfig();
     const token = `${this.tokenPrefix}.${++this.seq}`;
+    const fixed = opts.fixedCeiling !== undefined;
+    const ceiling = fixed ? Math.max(1, Math.floor(opts.fixedCeiling!)) : this.limit.requests;
     const reply = replyArray(
-      await RL_ACQUIRE.run(this.redis, [this.keys.log, this.keys.hold, this.keys.adaptive], [this.limit.requests, this.admissionWindowMs(), token]),
+      await RL_ACQUIRE.run(
+        this.redis,
+        [this.keys.log, this.keys.hold, this.keys.adaptive, this.keys.share],
+        [ceiling, this.admissionWindowMs(), token, Math.max(0, Math.floor(opts.shareMax ?? 0)), fixed ? 1 : 0],
+      ),
       'rl_acquire',
     );
     const code = replyNumber(reply[0], 'rl_acquire');
-    this.knownEffective = replyNumber(reply[2], 'rl_acquire');
+    if (!fixed) this.knownEffective = replyNumber(reply[2], 'rl_acquire');
     if (code === 1) {
       const atUs = replyNumber(reply[3], 'rl_acquire');
       return { ok: true, at: atUs / 1000, entry: `${atUs}:${token}` };

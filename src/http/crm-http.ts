@@ -1,21 +1,22 @@
-import http from 'node:http';
-import https from 'node:https';
+import { HttpAgent, HttpsAgent } from 'agentkeepalive';
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
-import type { AdapterLogger, CrmHttp, CrmRequest, CrmResponse } from '../../adapters/types';
+import type { AdapterLogger, CrmHttp, CrmRequest, CrmResponse, RequestPurpose } from '../../adapters/types';
 import { DeliveryError, LeadExportError } from '../domain/errors';
 import { parseRetryAfter } from '../flow/retry-after';
+import { serializeQuery } from './query';
 
 /**
  * The flow-controlled HTTP client every adapter uses for every CRM request.
  *
  * Why one place: the guarantees the architecture promises — the client's rate limit across all
- * processes, obeying 429/Retry-After for the whole client, origin pinning, timeouts, PII-free logs —
- * hold only if no request can go around them.
+ * processes, obeying 429/Retry-After for the whole client, origin pinning, timeouts that hold
+ * whatever the server does on the wire, PII-free logs — hold only if no request can go around them.
  */
 
-/** What the client needs from flow control; src/flow's SharedRateLimiter satisfies it. */
+/** What the client needs from flow control; the channel's gate (src/channel/gate.ts) satisfies it. */
 export interface RequestGate {
-  acquire(signal?: AbortSignal): Promise<unknown>;
+  /** Waits until a request of this purpose may be sent; returns an admission for sent(). */
+  acquire(purpose: RequestPurpose): Promise<unknown>;
   /**
    * The request admitted by acquire() — given what acquire() returned — is being sent now. Not
    * awaited: it must not delay the send.
@@ -30,9 +31,11 @@ export interface RequestObservation {
   clientId: string;
   method: string;
   path: string;
-  purpose: CrmRequest['purpose'];
+  purpose: RequestPurpose;
   status: number | 'network_error';
   durationMs: number;
+  /** Response headers (in memory only: never logged). */
+  headers?: Record<string, string>;
 }
 
 export interface CrmHttpOptions {
@@ -43,8 +46,12 @@ export interface CrmHttpOptions {
   gate?: RequestGate;
   /** Called after every request (metrics). */
   observe?: (o: RequestObservation) => void;
+  /** Called when a request is about to leave (after the gate, the circuit check and auth headers). */
+  onSend?: (req: CrmRequest) => void;
   /** Default wait when a 429 names none (amoCRM's HTML 429 has no Retry-After). */
   defaultRateLimitWaitMs?: number;
+  /** Bounds of a server's wait hint: `Retry-After: 0` still waits the minimum; an absurd one is capped. */
+  retryAfterBoundsMs?: { min: number; max: number };
   /**
    * Called after the gate admitted a request and right before it is sent; a rejection stops it.
    * A request can wait in the limiter for a while, and the client's circuit may open meanwhile
@@ -53,20 +60,41 @@ export interface CrmHttpOptions {
   beforeSend?: (req: CrmRequest) => Promise<void>;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'ERR_CANCELED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'ERR_BAD_RESPONSE',
+]);
 
 /**
  * Failures that happen before a connection exists: the request never left this process, so the CRM
- * cannot have created anything. Marking such a failure uncertain would make every lead of the batch
- * look itself up first after the CRM comes back — one extra rate-limited request per lead after an
- * outage, for nothing.
+ * cannot have created anything.
  */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+
+/**
+ * An idle keep-alive socket is dropped after this long. Servers close idle connections too (Node's
+ * default is 5 s, many proxies less): a socket we keep longer than the server does can be reset
+ * under our next request — measured as a failed token refresh after ~6 s idle. Ours must go first.
+ */
+export const FREE_SOCKET_TIMEOUT_MS = 4_000;
+const DEFAULT_RETRY_AFTER_BOUNDS = { min: 1_000, max: 60 * 60_000 };
+const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 export class FlowControlledHttp implements CrmHttp {
   readonly baseUrl: string;
   private readonly origin: string;
   private readonly axios: AxiosInstance;
+  private readonly agents: { http: HttpAgent; https: HttpsAgent };
   private consecutive429 = 0;
 
   constructor(private readonly opts: CrmHttpOptions) {
@@ -82,12 +110,16 @@ export class FlowControlledHttp implements CrmHttp {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.origin = url.origin;
     const origin = this.origin;
-    this.axios = axios.create({
-      timeout: opts.timeoutMs,
-      // Keep-alive: a client's CRM gets a steady stream of small requests; reconnecting each time costs a TLS handshake.
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 16 }),
+    // The socket's own inactivity timeout must never fire before our total deadline does.
+    const socketTimeout = opts.timeoutMs + 5_000;
+    this.agents = {
+      http: new HttpAgent({ keepAlive: true, maxSockets: 16, freeSocketTimeout: FREE_SOCKET_TIMEOUT_MS, timeout: socketTimeout }),
       // TLS verification stays on; there is deliberately no option to turn it off.
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: true }),
+      https: new HttpsAgent({ keepAlive: true, maxSockets: 16, freeSocketTimeout: FREE_SOCKET_TIMEOUT_MS, timeout: socketTimeout, rejectUnauthorized: true }),
+    };
+    this.axios = axios.create({
+      httpAgent: this.agents.http,
+      httpsAgent: this.agents.https,
       validateStatus: () => true,
       responseType: 'text',
       transformResponse: [(d: unknown) => d],
@@ -99,14 +131,15 @@ export class FlowControlledHttp implements CrmHttp {
           throw new LeadExportError('contract', `the CRM redirected to another origin (${new URL(target).origin}); redirects may only stay on ${origin}`);
         }
       },
-      maxContentLength: 20 * 1024 * 1024,
+      maxContentLength: MAX_BODY_BYTES,
+      maxBodyLength: MAX_BODY_BYTES,
     });
   }
 
   private resolveUrl(path: string): string {
     if (/^https?:\/\//i.test(path)) {
       if (new URL(path).origin !== this.origin) {
-        throw new LeadExportError('contract', `refusing a request to ${new URL(path).origin}: requests may only go to ${this.origin}`);
+        throw new DeliveryError('contract', `refusing a request to ${new URL(path).origin}: requests may only go to ${this.origin}`);
       }
       return path;
     }
@@ -114,44 +147,52 @@ export class FlowControlledHttp implements CrmHttp {
   }
 
   async request(req: CrmRequest): Promise<CrmResponse> {
-    const url = this.resolveUrl(req.path);
-    const admission: unknown = this.opts.gate ? await this.opts.gate.acquire() : undefined;
+    const base = this.resolveUrl(req.path);
+    const qs = req.query ? serializeQuery(req.query) : '';
+    const url = qs ? `${base}${base.includes('?') ? '&' : '?'}${qs}` : base;
+    const admission: unknown = this.opts.gate ? await this.opts.gate.acquire(req.purpose) : undefined;
     if (this.opts.beforeSend) await this.opts.beforeSend(req);
+    // Credentials are chosen after the wait, so a token cannot expire while its request queues.
+    const authHeaders = req.auth ? await req.auth() : {};
     if (this.opts.gate?.sent) void this.opts.gate.sent(admission).catch(() => undefined);
+    this.opts.onSend?.(req);
     const started = Date.now();
-    const logPath = new URL(url).pathname; // never the query: it can carry a phone (amoCRM `query=`)
+    const logPath = new URL(base).pathname; // never the query: it can carry a phone (amoCRM `query=`)
+    const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
     let res: AxiosResponse<string>;
     try {
       const isString = typeof req.body === 'string';
       res = await this.axios.request<string>({
         method: req.method,
         url,
-        params: req.query,
-        paramsSerializer: { indexes: null },
         headers: {
           Accept: 'application/json',
           ...(req.body !== undefined && !isString ? { 'Content-Type': 'application/json' } : {}),
           ...req.headers,
+          ...authHeaders,
         },
         data: req.body === undefined ? undefined : isString ? req.body : JSON.stringify(req.body),
-        timeout: req.timeoutMs ?? this.opts.timeoutMs,
+        // A total deadline: axios' own `timeout` is a socket-inactivity timer, which a server that
+        // trickles its body one byte at a time never trips.
+        signal: AbortSignal.timeout(timeoutMs),
+        timeout: timeoutMs,
       });
     } catch (err) {
       const durationMs = Date.now() - started;
       this.opts.observe?.({ clientId: this.opts.clientId, method: req.method, path: logPath, purpose: req.purpose, status: 'network_error', durationMs });
-      throw this.networkError(err, req, logPath, durationMs);
+      throw this.networkError(err, req, logPath, durationMs, timeoutMs);
     }
     const durationMs = Date.now() - started;
     const headers = lowerHeaders(res.headers as Record<string, unknown>);
     const text = typeof res.data === 'string' ? res.data : '';
     const contentType = headers['content-type'] ?? '';
     const out: CrmResponse = { status: res.status, headers, text, body: parseBody(text, contentType), contentType, durationMs };
-    this.opts.observe?.({ clientId: this.opts.clientId, method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs });
+    this.opts.observe?.({ clientId: this.opts.clientId, method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs, headers });
     this.opts.log.debug({ method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs }, 'crm request');
 
     if (res.status === 429) {
       this.consecutive429 += 1;
-      const hinted = parseRetryAfter({ headers, body: out.body });
+      const hinted = this.boundedHint(parseRetryAfter({ headers, body: out.body }));
       // No hint (amoCRM's HTML 429): wait 1 s, 2 s, 4 s … up to a minute — never hot-retry a 429.
       const fallback = Math.min((this.opts.defaultRateLimitWaitMs ?? 1000) * 2 ** Math.min(this.consecutive429 - 1, 6), 60_000);
       const waitMs = hinted ?? fallback;
@@ -167,27 +208,51 @@ export class FlowControlledHttp implements CrmHttp {
       });
     }
     this.consecutive429 = 0;
+    // A server that says when to come back (503 maintenance, 502/504 from a proxy, …) is obeyed by
+    // every process: nobody sends to this client before then. The adapter still classifies the answer.
+    if (res.status >= 400 && headers['retry-after'] !== undefined) {
+      const hinted = this.boundedHint(parseRetryAfter({ headers, body: undefined }));
+      if (hinted !== undefined) {
+        out.retryAfterMs = hinted;
+        await this.opts.gate?.holdFor(hinted, `crm answered ${res.status} with Retry-After`);
+        this.opts.log.warn({ path: logPath, status: res.status, waitMs: hinted }, 'crm asked us to wait: holding all traffic to this client');
+      }
+    }
     if (res.status < 400) await this.opts.gate?.onSuccess?.();
     return out;
   }
 
-  private networkError(err: unknown, req: CrmRequest, path: string, durationMs: number): Error {
+  /** Clamps a server's wait hint: `0` still waits the minimum, an absurd one is capped. */
+  private boundedHint(ms: number | undefined): number | undefined {
+    if (ms === undefined) return undefined;
+    const b = this.opts.retryAfterBoundsMs ?? DEFAULT_RETRY_AFTER_BOUNDS;
+    return Math.min(b.max, Math.max(b.min, ms));
+  }
+
+  private networkError(err: unknown, req: CrmRequest, path: string, durationMs: number, timeoutMs: number): Error {
     // Our own refusals (a redirect to another origin) come back wrapped by axios/follow-redirects.
     for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-      if (e instanceof LeadExportError) {
-        return e.kind === 'contract' && !(e instanceof DeliveryError) ? new DeliveryError('contract', e.message) : e;
-      }
+      if (e instanceof DeliveryError) return e;
+      if (e instanceof LeadExportError) return new DeliveryError(e.kind === 'contract' ? 'contract' : 'transient', e.message);
     }
     const ax = err as AxiosError;
     const code = ax.code ?? (err as NodeJS.ErrnoException).code ?? 'network_error';
-    const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(ax.message ?? '');
+    const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED' || durationMs >= timeoutMs || /timeout|aborted/i.test(ax.message ?? '');
     const what = timedOut ? `timed out after ${durationMs} ms` : `failed: ${code}`;
     this.opts.log.warn({ method: req.method, path, purpose: req.purpose, code, durationMs }, 'crm request failed');
+    // Only a create can leave leads behind; a failed token refresh or lookup created nothing, so the
+    // leads that waited for it are not uncertain (they would each be looked up for nothing).
+    const mayHaveCreated = req.purpose === 'push' && (timedOut || !NOT_SENT_CODES.has(code));
     if (!NETWORK_CODES.has(code) && !timedOut && !/socket hang up/i.test(ax.message ?? '')) {
-      return new DeliveryError('transient', `${req.method} ${path} ${what} (${ax.message})`, { code });
+      return new DeliveryError('transient', `${req.method} ${path} ${what} (${ax.message})`, { code, uncertain: mayHaveCreated });
     }
-    const uncertain = timedOut || !NOT_SENT_CODES.has(code);
-    return new DeliveryError('transient', `${req.method} ${path} ${what}`, { code: timedOut ? 'timeout' : code, details: uncertain ? { uncertain: true } : undefined });
+    return new DeliveryError('transient', `${req.method} ${path} ${what}`, { code: timedOut ? 'timeout' : code, uncertain: mayHaveCreated });
+  }
+
+  /** Closes idle keep-alive sockets (a closed channel must not keep the process alive). */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }
 
@@ -223,10 +288,4 @@ function parseBody(text: string, contentType: string): unknown {
     }
   }
   return text;
-}
-
-/** Cuts a CRM's error text down to something safe and short enough to keep per attempt. */
-export function snippet(text: string, max = 500): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }

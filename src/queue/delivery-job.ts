@@ -1,6 +1,9 @@
 import type { JobsOptions } from 'bullmq';
 import type { LeadV1 } from '../domain/lead';
 
+/** Why a delivery failed for good: the reason support filters on (see src/channel/decide.ts). */
+export type FailureReason = 'rejected' | 'expired' | 'auth' | 'config' | 'blocked' | 'account' | 'contract';
+
 /** The payload of a delivery job: one lead. The job id is leadJobId(clientId, leadId). */
 export interface DeliveryJobData {
   lead: LeadV1;
@@ -8,6 +11,10 @@ export interface DeliveryJobData {
   acceptedAt: number;
   /** Set when an attempt ended without a known outcome: the next attempt looks the lead up first. */
   uncertain?: boolean;
+  /** Since when the outcome is unknown (ms): the lookup waits for the CRM to finish writing. */
+  uncertainSince?: number;
+  /** Set when the delivery failed for good. */
+  failure?: { reason: FailureReason; message: string; at: number };
 }
 
 export interface DeliveryResult {
@@ -24,8 +31,9 @@ export const COMPLETED_RETENTION = { age: 5 * 60, count: 1000 }; // seconds: gon
 export const FAILED_RETENTION = { age: 30 * 24 * 3600 }; // 30 days for support to see and replay
 
 /**
- * Retries are bounded by age (client config `retry.maxDeliveryAge`), not by a small count: the custom
- * backoff strategy returns -1 once the next try would land past the age. The count is only a backstop.
+ * Retries are bounded by age (client config `retry.maxDeliveryAge`), not by a small count: the
+ * decision (src/channel/decide.ts) fails the lead as `expired` once the next try would land past the
+ * age. The count is only a backstop.
  */
 export const MAX_ATTEMPTS = 100_000;
 export const BACKOFF_TYPE = 'lead-export';

@@ -1,15 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { AdapterLogger, CrmHttp, CrmRequest, CrmResponse, SecretResolver } from '../../adapters/types';
 import { findAdapter } from '../../adapters/registry';
+import type { ChannelDeps } from '../channel/channel';
+import { openChannel } from '../channel/open-channel';
 import type { ClientConfig } from '../config/client-schema';
-import { RedisAdapterStore } from '../delivery/redis-store';
 import { LeadExportError, isDeliveryError } from '../domain/errors';
 import { sleep } from '../flow/abort';
-import { SharedRateLimiter, type RateLimit } from '../flow/rate-limiter';
-import { FlowControlledHttp, rateLimitHeaders } from '../http/crm-http';
-import type { Keys } from '../queue/keys';
+import type { RateLimit } from '../flow/rate-limiter';
+import { rateLimitHeaders } from '../http/crm-http';
 
 /**
  * The capacity probe: how fast may we call this client's CRM? Nobody knows up front (the table in
@@ -22,10 +20,12 @@ import type { Keys } from '../queue/keys';
  * baseline), never past the cap; then bisect between the last good and the first bad rate.
  *
  * The cap is the lowest of `probe.maxRate`, a limit the adapter knows (amoCRM: 7/s), a limit the CRM
- * announces in its headers, and `--max-rate`. The probe paces itself (open loop, on a fixed schedule)
- * rather than through the shared limiter — the limiter exists to stay under the limit, the probe to
- * find it — but it waits out a Retry-After hold like every process, and a 429 it draws holds the
- * workers too (the CRM said so). It never touches the adaptive limit.
+ * announces in its headers, and `--max-rate`. The probe fires on its own schedule (an open loop), but
+ * every ping still passes the client's shared rate limiter, admitted under the step's rate (never
+ * above the cap), and goes through the client's channel: a probe during a delivery burst shares each
+ * window with the workers, so no window at the CRM sees more than the cap. It waits out a Retry-After
+ * hold like every process, a 429 it draws holds the workers too (the CRM said so), and it never
+ * touches the adaptive limit.
  */
 
 export interface ProbeSample {
@@ -41,7 +41,8 @@ export interface ProbeSample {
 
 /** One read-only request against the CRM, plus the shared hold. Implemented by openProbeTarget(). */
 export interface ProbeTarget {
-  ping(): Promise<ProbeSample>;
+  /** One ping, at the step's rate (requests per second): the shared limiter admits it under that rate. */
+  ping(rate: number): Promise<ProbeSample>;
   holdRemainingMs(): Promise<number>;
 }
 
@@ -236,7 +237,7 @@ async function runStep(
     const wait = due - Date.now();
     if (wait > 0) await sleep(wait, plan.signal, 'probe');
     pace.lastFiredAt = Date.now();
-    const p = target.ping().then((s) => {
+    const p = target.ping(rate).then((s) => {
       if (s.rateLimited) limited = true;
       Object.assign(headers, s.headers);
       return s;
@@ -329,15 +330,9 @@ export function recommend(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Wiring: a client config → a ProbeTarget through the client's own adapter.
+// Wiring: a client config → a ProbeTarget through the client's own channel.
 
-export interface ProbeDeps {
-  redis: Redis;
-  keys: Keys;
-  secrets: SecretResolver;
-  tokenEncryptionKey: string;
-  log: AdapterLogger;
-}
+export type ProbeDeps = ChannelDeps;
 
 export interface ProbeOptions {
   samples?: number;
@@ -349,83 +344,61 @@ export interface ProbeOptions {
   onStep?: (s: ProbeStep) => void;
 }
 
-/** Builds the client's adapter on a probe-only HTTP client and exposes its ping() as a ProbeTarget. */
-export function openProbeTarget(config: ClientConfig, deps: ProbeDeps): { target: ProbeTarget; knownLimit?: RateLimit; close(): Promise<void> } {
+/**
+ * Opens the client's channel and exposes its ping() as a ProbeTarget. Every ping passes the client's
+ * shared rate limiter, admitted under the step's own rate (never above the cap): a probe run during a
+ * delivery burst shares each window with the workers instead of adding to it.
+ */
+export function openProbeTarget(config: ClientConfig, deps: ProbeDeps, capPerSecond: () => number): { target: ProbeTarget; knownLimit?: RateLimit; close(): Promise<void> } {
   const def = findAdapter(config.adapter);
   if (!def) throw new LeadExportError('config', `${config.id}: unknown adapter '${config.adapter}'`);
-  const limiter = new SharedRateLimiter(deps.redis, deps.keys.flow(config.id), config.rateLimit);
-  const inner = new FlowControlledHttp({
-    clientId: config.id,
-    baseUrl: def.baseUrl(config.settings),
-    timeoutMs: def.timeoutMs?.(config.settings) ?? config.timeouts.request,
-    log: deps.log,
-    // Not the limiter's pacing: only its hold — wait one out, and share a Retry-After we are given.
-    // No onRateLimited: a 429 we provoke on purpose says nothing about the rate workers should use.
-    gate: {
-      acquire: async () => {
-        for (let ms = await limiter.holdRemainingMs(); ms > 0; ms = await limiter.holdRemainingMs()) await sleep(ms + 10, undefined, 'probe');
-      },
-      holdFor: (ms, reason) => limiter.holdFor(ms, `${reason} (probe)`),
-    },
-  });
-  const current = new AsyncLocalStorage<{ res?: CrmResponse; headers?: Record<string, string> }>();
-  // Records the ping's own response (not an auth request made on the way) for the sample in progress.
-  const http: CrmHttp = {
-    baseUrl: inner.baseUrl,
-    async request(req: CrmRequest): Promise<CrmResponse> {
-      const slot = current.getStore();
-      try {
-        const res = await inner.request(req);
-        if (slot && req.purpose === 'probe') slot.res = res;
-        return res;
-      } catch (err) {
-        if (slot && req.purpose === 'probe' && isDeliveryError(err)) {
-          const h = err.details?.rateLimitHeaders;
-          if (h && typeof h === 'object') slot.headers = h as Record<string, string>;
-        }
-        throw err;
-      }
-    },
-  };
-  const adapter = def.create(
-    { clientId: config.id, settings: config.settings, mapping: config.mapping, batchSize: 1 },
-    {
-      clientId: config.id,
-      http,
-      secrets: deps.secrets,
-      store: new RedisAdapterStore(deps.redis, deps.keys.store(config.id), deps.tokenEncryptionKey),
-      log: deps.log,
-      now: () => Date.now(),
-    },
-  );
-  const ping = adapter.ping?.bind(adapter);
-  if (!ping) {
+  const channel = openChannel(config, deps);
+  if (!channel.canPing) {
+    void channel.close();
     throw new LeadExportError('config', `${config.id}: the ${config.adapter} adapter has no read-only ping for this client, so it cannot be probed (REST: set settings.ping.path)`);
   }
+  const windowSeconds = config.rateLimit.perSeconds;
+  const recorder = new ResponseRecorder();
+  channel.observe((o) => recorder.record(o));
   return {
     knownLimit: def.capabilities(config.settings).knownRateLimit,
     target: {
-      holdRemainingMs: () => limiter.holdRemainingMs(),
-      ping: () => {
-        const slot: { res?: CrmResponse; headers?: Record<string, string> } = {};
-        return current.run(slot, async (): Promise<ProbeSample> => {
+      holdRemainingMs: () => channel.limiter.holdRemainingMs(),
+      ping: (rate: number) =>
+        recorder.run(async (slot): Promise<ProbeSample> => {
+          const cap = Math.max(1, Math.floor(capPerSecond() * windowSeconds + 1e-9));
+          const ceiling = Math.min(cap, Math.max(1, Math.ceil(rate * windowSeconds)));
           try {
-            await ping();
-            return { ok: true, rateLimited: false, latencyMs: slot.res?.durationMs, headers: slot.res ? rateLimitHeaders(slot.res.headers) : {} };
+            await channel.probePing(ceiling);
+            return { ok: true, rateLimited: false, latencyMs: slot.durationMs, headers: slot.headers ?? {} };
           } catch (err) {
             const kind = err instanceof LeadExportError ? err.kind : 'error';
             // Credentials that do not work make every further number meaningless: stop the probe.
             if (kind === 'auth' || kind === 'config') throw err;
-            const headers = slot.headers ?? (slot.res ? rateLimitHeaders(slot.res.headers) : {});
-            return { ok: false, rateLimited: kind === 'rate_limited', latencyMs: slot.res?.durationMs, headers, error: { kind, message: (err as Error).message } };
+            const headers = slot.headers ?? (isDeliveryError(err) && typeof err.details?.rateLimitHeaders === 'object' ? (err.details.rateLimitHeaders as Record<string, string>) : {});
+            return { ok: false, rateLimited: kind === 'rate_limited', latencyMs: slot.durationMs, headers, error: { kind, message: (err as Error).message } };
           }
-        });
-      },
+        }),
     },
-    close: async () => {
-      await adapter.close?.().catch(() => undefined);
-    },
+    close: () => channel.close(),
   };
+}
+
+/** Keeps the ping's own response (not an auth request made on the way) for the sample in progress. */
+class ResponseRecorder {
+  private readonly current = new AsyncLocalStorage<{ durationMs?: number; headers?: Record<string, string> }>();
+
+  record(o: { purpose: string; durationMs: number; headers?: Record<string, string> }): void {
+    const slot = this.current.getStore();
+    if (!slot || o.purpose !== 'probe') return;
+    slot.durationMs = o.durationMs;
+    if (o.headers) slot.headers = rateLimitHeaders(o.headers);
+  }
+
+  run<T>(fn: (slot: { durationMs?: number; headers?: Record<string, string> }) => Promise<T>): Promise<T> {
+    const slot = {};
+    return this.current.run(slot, () => fn(slot));
+  }
 }
 
 /** Probes one client: the whole run, from its config to the report. */
@@ -438,7 +411,8 @@ export async function probeClient(config: ClientConfig, deps: ProbeDeps, opts: P
     throw new LeadExportError('usage', `--max-rate ${opts.maxRate} is above probe.maxRate (${configMax}) in ${config.id}.yaml: it can only lower the cap`);
   }
   const notes: string[] = [];
-  const { target, knownLimit, close } = openProbeTarget(config, deps);
+  let capRate = configMax;
+  const { target, knownLimit, close } = openProbeTarget(config, deps, () => capRate);
   try {
     const live = await liveTraffic(deps, config.id);
     if (live) notes.push(`${live} lead(s) are waiting or in flight for this client: its workers share the CRM's budget with the probe, so the result may understate the capacity (pause the client to probe cleanly)`);
@@ -446,6 +420,7 @@ export async function probeClient(config: ClientConfig, deps: ProbeDeps, opts: P
     let cap: ProbeReport['cap'] = { rate: configMax, source: 'probe.maxRate' };
     if (knownLimit && knownLimit.requests / knownLimit.perSeconds < cap.rate) cap = { rate: knownLimit.requests / knownLimit.perSeconds, source: 'adapter' };
     if (opts.maxRate !== undefined && opts.maxRate < cap.rate) cap = { rate: opts.maxRate, source: '--max-rate' };
+    capRate = cap.rate;
 
     const ramp = config.probe.ramp && opts.ramp !== false;
     // Phase 1 first, on its own: an announced limit caps the ramp before the ramp starts.
@@ -453,6 +428,7 @@ export async function probeClient(config: ClientConfig, deps: ProbeDeps, opts: P
     const first = await measure(target, { samples, ramp: false, cap: cap.rate, gentleRate: gentle, windowMs, signal: opts.signal, onStep: opts.onStep });
     const announced = announcedLimit(first.headers, windowMs);
     if (announced && announced.requests / announced.perSeconds < cap.rate) cap = { rate: announced.requests / announced.perSeconds, source: 'announced' };
+    capRate = cap.rate;
     let m: ProbeMeasurement = first;
     if (ramp && first.baseline.verdict === 'ok') {
       m = await measure(target, { ramp: true, cap: cap.rate, windowMs, signal: opts.signal, onStep: opts.onStep }, first);
@@ -480,7 +456,7 @@ export async function probeClient(config: ClientConfig, deps: ProbeDeps, opts: P
   }
 }
 
-async function liveTraffic(deps: ProbeDeps, clientId: string): Promise<number> {
+async function liveTraffic(deps: Pick<ProbeDeps, 'redis' | 'keys'>, clientId: string): Promise<number> {
   const q = new Queue(deps.keys.deliveryQueue(clientId), { connection: deps.redis, prefix: deps.keys.prefix });
   q.on('error', () => undefined);
   try {

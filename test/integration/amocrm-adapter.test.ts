@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { AdapterContext, AdapterLogger, PushItem, PushOutcome } from '../../adapters/types';
-import { AmoAdapter, amocrmAdapter, exchangeCode, importTokens, readTokens } from '../../adapters/amocrm';
-import { AmoMappingSchema, AmoSettingsSchema, type AmoMapping, type AmoSettings } from '../../adapters/amocrm/settings';
-import { EnvFileSecretResolver } from '../../src/config/secret-ref';
-import { RedisAdapterStore } from '../../src/delivery/redis-store';
+import type { AdapterContext, PushItem, PushOutcome } from '../../adapters/types';
+import type { AmoAdapter } from '../../adapters/amocrm';
+import { exchangeCode, importTokens, readTokens } from '../../adapters/amocrm/oauth';
+import type { AmoMapping, AmoSettings } from '../../adapters/amocrm/settings';
+import type { CrmChannel } from '../../src/channel/channel';
 import { DeliveryError } from '../../src/domain/errors';
 import { assertLead, type LeadV1 } from '../../src/domain/lead';
-import { arrivalGuardMs, SharedRateLimiter } from '../../src/flow/rate-limiter';
-import { FlowControlledHttp } from '../../src/http/crm-http';
 import { Keys } from '../../src/queue/keys';
-import { makeLead } from '../support/harness';
+import { LogCapture, makeLead } from '../support/harness';
+import { clientConfig, testChannel } from '../support/channel';
 import { cleanupPrefix, redisClient, testPrefix } from '../support/redis';
 import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
 import { SELECT_VACANCY_FIELDS } from '../support/amocrm-fixtures';
@@ -28,8 +27,11 @@ let fake: FakeAmo | undefined;
 let redis: Redis | undefined;
 let prefix = '';
 let logLines: string[] = [];
+let openChannels: CrmChannel[] = [];
 
 afterEach(async () => {
+  await Promise.all(openChannels.map((c) => c.close()));
+  openChannels = [];
   await fake?.close();
   fake = undefined;
   if (redis) {
@@ -39,18 +41,13 @@ afterEach(async () => {
   }
 });
 
-function captureLog(): AdapterLogger {
-  const put = (level: string) => (obj: object, msg?: string) => logLines.push(JSON.stringify({ level, ...obj, msg }));
-  return { debug: put('debug'), info: put('info'), warn: put('warn'), error: put('error') };
-}
-
 interface Env {
   fake: FakeAmo;
   settings: AmoSettings;
   mapping: AmoMapping;
-  /** A new adapter instance with its own HTTP client and memory: another "process" on the same Redis. */
-  adapter(): AmoAdapter;
-  ctx(): AdapterContext;
+  /** A new adapter instance with its own channel (HTTP client, memory): another "process" on the same Redis. */
+  adapter(env?: NodeJS.ProcessEnv, settings?: Partial<AmoSettings>): AmoAdapter;
+  ctx(env?: NodeJS.ProcessEnv): AdapterContext;
   connect(): Promise<void>;
 }
 
@@ -62,49 +59,48 @@ async function setup(
   redis = redisClient();
   prefix = testPrefix('amo');
   logLines = [];
-  const keys = new Keys(prefix);
   const encryptionKey = randomBytes(32).toString('base64');
-  const settings = AmoSettingsSchema.parse({
-    baseUrl: fake.url,
-    auth: { type: 'oauth', clientId: OAUTH.clientId, clientSecret: 'env:AMO_SECRET', redirectUri: OAUTH.redirectUri },
-    pipelineId: 1000,
-    statusId: 1002,
-    timeoutMs: 2_000,
-    ...over.settings,
+  const config = clientConfig({
+    id: CLIENT,
+    name: 'Acme',
+    adapter: 'amocrm',
+    // amoCRM's 7/s, with the arrival guard the service's channels use too.
+    rateLimit: { requests: over.limit ?? 7, perSeconds: 1 },
+    settings: {
+      baseUrl: fake.url,
+      auth: { type: 'oauth', clientId: OAUTH.clientId, clientSecret: 'env:AMO_SECRET', redirectUri: OAUTH.redirectUri },
+      pipelineId: 1000,
+      statusId: 1002,
+      timeoutMs: 2_000,
+      ...over.settings,
+    },
+    mapping: {
+      fields: { externalId: 500, vacancy: 501, city: 502, source: 503, utmSource: 510, utmMedium: 511, utmCampaign: 512 },
+      tags: ['hrdrom', { from: 'source.channel' }],
+      ...over.mapping,
+    },
   });
-  const mapping = AmoMappingSchema.parse({
-    fields: { externalId: 500, vacancy: 501, city: 502, source: 503, utmSource: 510, utmMedium: 511, utmCampaign: 512 },
-    tags: ['hrdrom', { from: 'source.channel' }],
-    ...over.mapping,
-  });
+  const settings = config.settings as AmoSettings;
+  const mapping = config.mapping as AmoMapping;
   const r = redis;
   const f = fake;
-  const ctx = (): AdapterContext => {
-    const log = captureLog();
-    return {
-      clientId: CLIENT,
-      http: new FlowControlledHttp({
-        clientId: CLIENT,
-        baseUrl: f.url,
-        timeoutMs: settings.timeoutMs ?? 2_000,
-        log,
-        // amoCRM's 7/s, with the arrival guard the service's runtime uses too.
-        gate: new SharedRateLimiter(r, keys.flow(CLIENT), { requests: over.limit ?? 7, perSeconds: 1 }, { guardMs: arrivalGuardMs }),
-      }),
-      secrets: new EnvFileSecretResolver(ENV),
-      store: new RedisAdapterStore(r, keys.store(CLIENT), encryptionKey),
-      log,
-      now: () => Date.now(),
-    };
+  const logs = new LogCapture();
+  const channels: CrmChannel[] = [];
+  const channel = (env: NodeJS.ProcessEnv = ENV, settingsOver?: Partial<AmoSettings>): CrmChannel => {
+    const c = testChannel(settingsOver ? { ...config, settings: { ...settings, ...settingsOver } } : config, { redis: r, prefix, env, encryptionKey, logs });
+    channels.push(c);
+    return c;
   };
+  openChannels = channels;
+  logLines = logs.lines;
   return {
     fake: f,
     settings,
     mapping,
-    ctx,
-    adapter: () => amocrmAdapter.create({ clientId: CLIENT, settings, mapping, batchSize: settings.batchSize }, ctx()) as AmoAdapter,
+    ctx: (env?: NodeJS.ProcessEnv) => channel(env).adapterParts().ctx,
+    adapter: (env?: NodeJS.ProcessEnv, settingsOver?: Partial<AmoSettings>) => channel(env, settingsOver).adapterParts().adapter as AmoAdapter,
     async connect() {
-      await exchangeCode(settings, f.issueCode(), ctx());
+      await exchangeCode(settings, f.issueCode(), channel().adapterParts().ctx);
     },
   };
 }
@@ -185,7 +181,7 @@ describe('amoCRM adapter against the fake amoCRM', () => {
     expect(err.message).toMatch(/amocrm connect acme --code/);
     expect(env.fake.requests).toHaveLength(0);
     await env.connect();
-    const raw = await redis!.get(`${new Keys(prefix).store(CLIENT)}:amocrm-oauth`);
+    const raw = await redis!.get(new Keys(prefix).store(CLIENT).value('amocrm-oauth'));
     expect(raw).toMatch(/^v1:/);
     const tokens = await readTokens(env.ctx().store, CLIENT);
     expect(raw).not.toContain(tokens!.refreshToken);
@@ -230,7 +226,7 @@ describe('amoCRM adapter against the fake amoCRM', () => {
     env.fake.revokeAllTokens();
     const err = await caught(a.push(items(leads(2))));
     expect(err.kind).toBe('auth');
-    expect(err.message).toMatch(/Token has been revoked/);
+    expect(err.crmDetail).toMatch(/Token has been revoked/);
     expect(env.fake.stats().refreshes).toBe(1);
     // Another process with the old token in memory: its 401 finds the dead mark, and does not refresh.
     const err2 = await caught(b.push(items(leads(2))));
@@ -248,27 +244,24 @@ describe('amoCRM adapter against the fake amoCRM', () => {
   test('tokens of another integration, a bad code, a wrong secret: auth errors that say why', async () => {
     const env = await setup();
     await env.connect();
-    const other = amocrmAdapter.create(
-      { clientId: CLIENT, settings: { ...env.settings, auth: { ...env.settings.auth, clientId: 'another' } as AmoSettings['auth'] }, mapping: env.mapping, batchSize: 50 },
-      env.ctx(),
-    );
+    const other = env.adapter(ENV, { auth: { ...env.settings.auth, clientId: 'another' } as AmoSettings['auth'] });
     expect((await caught(other.push(items(leads(1))))).message).toMatch(/belong to integration amo-cid/);
     const bad = await caught(exchangeCode(env.settings, 'def502-not-a-code', env.ctx()));
-    expect([bad.kind, bad.message]).toEqual(['auth', expect.stringMatching(/Cannot decrypt the authorization code/)]);
-    const ctx = { ...env.ctx(), secrets: new EnvFileSecretResolver({ AMO_SECRET: 'wrong' }) };
-    const wrong = await caught(exchangeCode(env.settings, env.fake.issueCode(), ctx));
-    expect(wrong.message).toMatch(/Некорректный клиент/);
-    const missing = await caught(exchangeCode(env.settings, env.fake.issueCode(), { ...env.ctx(), secrets: new EnvFileSecretResolver({}) }));
-    expect([missing.kind, missing.message]).toEqual(['auth', expect.stringMatching(/AMO_SECRET is not set/)]);
+    expect([bad.kind, bad.crmDetail]).toEqual(['auth', expect.stringMatching(/Cannot decrypt the authorization code/)]);
+    const wrong = await caught(exchangeCode(env.settings, env.fake.issueCode(), env.ctx({ AMO_SECRET: 'wrong' })));
+    expect(wrong.crmDetail).toMatch(/Некорректный клиент/);
+    // A secret that cannot be read is the client's config, not its credentials.
+    const missing = await caught(exchangeCode(env.settings, env.fake.issueCode(), env.ctx({})));
+    expect([missing.kind, missing.message]).toEqual(['config', expect.stringMatching(/AMO_SECRET is not set/)]);
   });
 
   test('a wrong client secret on refresh: auth, but the refresh token is not marked dead (fixing the secret cures it)', async () => {
     const env = await setup();
     await env.connect();
     env.fake.expireAccessTokens();
-    const wrongSecret = amocrmAdapter.create({ clientId: CLIENT, settings: env.settings, mapping: env.mapping, batchSize: 50 }, { ...env.ctx(), secrets: new EnvFileSecretResolver({ AMO_SECRET: 'wrong' }) });
+    const wrongSecret = env.adapter({ AMO_SECRET: 'wrong' });
     const err = await caught(wrongSecret.push(items(leads(1))));
-    expect([err.kind, err.message]).toEqual(['auth', expect.stringMatching(/Некорректный клиент/)]);
+    expect([err.kind, err.crmDetail]).toEqual(['auth', expect.stringMatching(/Некорректный клиент/)]);
     expect((await readTokens(env.ctx().store, CLIENT))?.dead).toBeUndefined();
     const out = await env.adapter().push(items(leads(1)));
     expect(out[0].status).toBe('delivered');
@@ -279,7 +272,7 @@ describe('amoCRM adapter against the fake amoCRM', () => {
     const env = await setup();
     await env.connect();
     const t = (await readTokens(env.ctx().store, CLIENT))!;
-    await importTokens(env.settings, { accessToken: t.accessToken, refreshToken: t.refreshToken }, env.ctx());
+    await importTokens(env.settings, { accessToken: t.accessToken, refreshToken: t.refreshToken! }, env.ctx());
     await env.adapter().push(items(leads(1)));
     expect(env.fake.stats().refreshes).toBe(1);
   });
@@ -287,7 +280,7 @@ describe('amoCRM adapter against the fake amoCRM', () => {
   test('long-lived token: works without refresh; once expired, auth', async () => {
     const env = await setup({}, { settings: { auth: { type: 'long-lived', token: 'env:AMO_LONG' } } });
     ENV_LONG.AMO_LONG = env.fake.issueLongLivedToken(1);
-    const adapter = amocrmAdapter.create({ clientId: CLIENT, settings: env.settings, mapping: env.mapping, batchSize: 50 }, { ...env.ctx(), secrets: new EnvFileSecretResolver(ENV_LONG) });
+    const adapter = env.adapter(ENV_LONG);
     expect((await adapter.push(items(leads(2)))).map((o) => o.status)).toEqual(['delivered', 'delivered']);
     await new Promise((r) => setTimeout(r, 1_100));
     const err = await caught(adapter.push(items(leads(1))));
@@ -404,14 +397,14 @@ describe('amoCRM adapter against the fake amoCRM', () => {
     expect(env.fake.requests.at(-1)?.path).toBe('/api/v4/account');
     env.fake.injectFault({ type: 'status', status: 500 });
     const e500 = await caught(adapter.push(items(leads(2))));
-    expect([e500.kind, e500.details?.uncertain]).toEqual(['transient', true]);
-    expect(e500.message).toMatch(/ErrInternalServer.*trace_id [0-9a-f]{32}/);
+    expect([e500.kind, e500.uncertain]).toEqual(['transient', true]);
+    expect(e500.crmDetail).toMatch(/ErrInternalServer.*trace_id [0-9a-f]{32}/);
     env.fake.injectFault({ type: 'status', status: 402 });
     expect((await caught(adapter.push(items(leads(1))))).kind).toBe('account');
     env.fake.injectFault({ type: 'status', status: 403 });
     const blocked = await caught(adapter.ping());
     expect(blocked.kind).toBe('blocked');
-    expect(blocked.message).toMatch(/403 Forbidden \(HTML page from nginx\)/);
+    expect(blocked.crmDetail).toMatch(/403 Forbidden \(HTML page from nginx\)/);
     env.fake.injectFault({ type: 'status', status: 503, body: 'empty' });
     expect((await caught(adapter.ping())).kind).toBe('transient');
     expect(env.fake.leads()).toHaveLength(0);
@@ -423,7 +416,7 @@ describe('amoCRM adapter against the fake amoCRM', () => {
     const ls = leads(3);
     env.fake.injectFault({ type: 'shape' });
     const err = await caught(env.adapter().push(items(ls)));
-    expect([err.kind, err.details?.uncertain]).toEqual(['contract', true]);
+    expect([err.kind, err.uncertain]).toEqual(['contract', true]);
     expect(env.fake.leads()).toHaveLength(3);
     const out = await env.adapter().push(items(ls, true));
     expect(out.every((o) => o.status === 'delivered' && o.existing)).toBe(true);
@@ -436,19 +429,19 @@ describe('amoCRM adapter against the fake amoCRM', () => {
     const ls = leads(4);
     env.fake.injectFault({ type: 'create-then-delay', ms: 1_500 });
     const err = await caught(env.adapter().push(items(ls)));
-    expect([err.kind, err.details?.uncertain]).toEqual(['transient', true]);
+    expect([err.kind, err.uncertain]).toEqual(['transient', true]);
     const out = await env.adapter().push(items(ls, true));
     expect(out.every((o) => o.status === 'delivered' && o.existing)).toBe(true);
     expect(env.fake.leads()).toHaveLength(4);
     expect(complexRequests(env.fake)).toHaveLength(1);
   });
 
-  test('an error after nothing was created keeps the uncertainty of uncertain leads', async () => {
+  test('an error after nothing was created is not uncertain (uncertain leads stay so on their jobs)', async () => {
     const env = await setup();
     await env.connect();
     env.fake.injectFault({ type: 'status', status: 402 });
     const err = await caught(env.adapter().push(items(leads(2), true)));
-    expect([err.kind, err.details?.uncertain]).toEqual(['account', true]);
+    expect([err.kind, err.uncertain]).toEqual(['account', false]);
   });
 });
 

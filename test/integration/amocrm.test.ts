@@ -5,7 +5,7 @@ import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake
 import { eventually, makeLead, startHarness, type Harness } from '../support/harness';
 import { ensureBuilt, spawnService, type ServiceProcess } from '../support/processes';
 import { REDIS_URL, redisClient } from '../support/redis';
-import { registerAmocrmCommands } from '../../src/cli/amocrm-commands';
+import { registerAdapterCommands } from '../../src/cli/adapter-commands';
 import { LeadProducer } from '../../src/queue/producer';
 import { Keys } from '../../src/queue/keys';
 import type { DeliveryJobData, DeliveryResult } from '../../src/queue/delivery-job';
@@ -51,7 +51,7 @@ function amoClient(id: string, url: string, over: Record<string, unknown> = {}, 
     adapter: 'amocrm',
     rateLimit: AMO_TEST_RATE,
     batch: { size: 50, linger: '200ms' },
-    retry: { initialDelay: '200ms', maxDelay: '1s', jitter: 0.2 },
+    retry: { initialDelay: '200ms', maxDelay: '1s', jitter: 0.2, uncertainGrace: '300ms' },
     settings: {
       baseUrl: url,
       auth: { type: 'oauth', clientId: OAUTH.clientId, clientSecret: 'env:AMO_TEST_SECRET', redirectUri: OAUTH.redirectUri },
@@ -73,7 +73,7 @@ async function amoCli(h: Harness, args: string[]): Promise<{ out: string; err: s
   let out = '';
   let err = '';
   const program = new Command('lead-export').exitOverride();
-  registerAmocrmCommands(program, { serviceConfig: () => h.config, print: (s) => (out += `${s}\n`), err: (s) => (err += s), env: { ...process.env, ...ENV } });
+  registerAdapterCommands(program, { serviceConfig: () => h.config, print: (s: string) => (out += `${s}\n`), err: (s: string) => (err += s), env: { ...process.env, ...ENV } });
   const before = process.exitCode;
   process.exitCode = undefined;
   await program.parseAsync(['amocrm', ...args], { from: 'user' });
@@ -171,7 +171,7 @@ describe('amoCRM through the whole service', () => {
     // Every process saw the expiry (401s), one refreshed, the others picked up its tokens.
     const senders = new Set(after.filter((r) => r.path === '/api/v4/leads/complex' && r.status === 200).map((r) => String(r.headers.authorization)));
     expect(senders.size).toBe(1);
-    expect(output.filter((l) => l.includes('amoCRM tokens refreshed'))).toHaveLength(1);
+    expect(output.filter((l) => l.includes('tokens renewed'))).toHaveLength(1);
     expect(output.filter((l) => /delivery attempt failed|delivery failed for good|client paused/.test(l))).toEqual([]);
     const workers = new Set(output.filter((l) => l.includes('"lead delivered"')).map((l) => (JSON.parse(l) as { pid: number }).pid));
     expect(workers.size).toBeGreaterThanOrEqual(2);
@@ -197,7 +197,8 @@ describe('amoCRM through the whole service', () => {
       const s = await rt.status();
       return s.circuit.state === 'open' && s.circuit.reason === 'auth' && s.queuePaused ? s : null;
     }, 'the auth pause');
-    expect(paused!.circuit.detail).toMatch(/Token has been revoked/);
+    // The client-level reason names the refusal, never the CRM's words (which stay on the jobs).
+    expect(paused!.circuit.detail).toMatch(/token refresh refused: HTTP 401/);
     expect(f.stats().refreshes).toBe(1);
     // One alert line, no failed lead, nothing created.
     expect(h.logs.messages().filter((m) => m.alert === true && m.reason === 'auth')).toHaveLength(1);
@@ -280,7 +281,7 @@ describe('amoCRM through the whole service', () => {
     expect(good.out).toMatch(/1001 {2}Неразобранное {2}\[unsorted\]/);
     expect(good.out).toMatch(/600 {2}Телефон {2}\(multitext, code PHONE\) {2}types: WORK, MOB, OTHER/);
     expect(good.out).toMatch(/ok {5} {2}mapping\.fields\.externalId 500: "External ID" \(text\)/);
-    expect(good.out).toMatch(/every id in the client file exists in the account/);
+    expect(good.out).toMatch(/every id and path in the client file matches the live CRM/);
     const client = amoClient('amo-check', f.url, {}, { pipelineId: 2000, statusId: 1002 });
     (client.mapping as { fields: Record<string, number> }).fields.utmSource = 999;
     await h.writeClient(client);
@@ -288,9 +289,9 @@ describe('amoCRM through the whole service', () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.out).toMatch(/MISSING {2}settings\.statusId 1002: not a status of pipeline 2000/);
     expect(bad.out).toMatch(/MISSING {2}mapping\.fields\.utmSource 999: no such lead custom field/);
-    expect(bad.out).toMatch(/2 id\(s\) in the client file do not exist/);
+    expect(bad.out).toMatch(/2 setting\(s\) in the client file do not match the live CRM/);
     expect(f.stats().blocked).toBe(0);
     expect(f.maxRequestsInAnyWindow(1000)).toBeLessThanOrEqual(7);
-    await expect(amoCli(h, ['connect', 'nope', '--code', 'x'])).rejects.toThrow(/no client file nope.yaml/);
+    await expect(amoCli(h, ['connect', 'nope', '--code', 'x'])).rejects.toThrow(/there is no nope.yaml/);
   });
 });

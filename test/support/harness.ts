@@ -112,7 +112,8 @@ export function restClient(id: string, baseUrl: string, overrides: Record<string
     adapter: 'rest',
     rateLimit: { requests: 50, perSeconds: 1 },
     batch: { linger: '10ms' },
-    retry: { initialDelay: '200ms', maxDelay: '1s', jitter: 0.2 },
+    // A short lookup grace keeps tests quick; the grace itself is tested with a slow CRM.
+    retry: { initialDelay: '200ms', maxDelay: '1s', jitter: 0.2, uncertainGrace: '300ms' },
     settings: {
       baseUrl,
       auth: { type: 'none' },
