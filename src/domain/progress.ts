@@ -33,10 +33,13 @@ export const MAX_EVENT_ID_LENGTH = 300;
 /** A custom message would otherwise replace "Required" for a missing field too. */
 const orRequired = (message: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'Required' : message);
 
-const isoDate = z.iso.datetime({
-  offset: true,
-  error: orRequired('must be an ISO-8601 date-time with seconds and a time zone, e.g. 2026-11-30T10:00:00Z or 2026-11-30T13:00:00+03:00'),
-});
+/** The format allows any number of fractional digits; the cap keeps a batch's size bounded. */
+const isoDate = z.iso
+  .datetime({
+    offset: true,
+    error: orRequired('must be an ISO-8601 date-time with seconds and a time zone, e.g. 2026-11-30T10:00:00Z or 2026-11-30T13:00:00+03:00'),
+  })
+  .max(40, 'must be at most 40 characters');
 
 const text = (max: number) => z.string().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 
