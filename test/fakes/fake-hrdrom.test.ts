@@ -393,10 +393,11 @@ describe('faults', () => {
     await eventually(() => h.accepted === 1, 'the event to be recorded');
     const a = await slow;
     expect(a.status).toBe(200);
-    expect(a.ms).toBeGreaterThanOrEqual(400);
+    // A timer may fire a millisecond early against performance.now(); allow for it, not more.
+    expect(a.ms).toBeGreaterThanOrEqual(398);
     // The option and setLatency add to every answer.
     h.setLatency(200);
-    expect((await post(h, undefined, { method: 'GET', path: '/healthz' })).ms).toBeGreaterThanOrEqual(200);
+    expect((await post(h, undefined, { method: 'GET', path: '/healthz' })).ms).toBeGreaterThanOrEqual(198);
     expect(() => h.setLatency(-1)).toThrow(/latency/);
   });
 

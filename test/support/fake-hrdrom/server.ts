@@ -231,7 +231,6 @@ export class FakeHrdromServer implements FakeHrdrom {
     this.requests.push(rec);
     res.on('close', () => {
       rec.durationMs = nowMs() - at;
-      rec.status = res.headersSent ? res.statusCode : 0;
     });
 
     readBody(req).then(
@@ -258,7 +257,7 @@ export class FakeHrdromServer implements FakeHrdrom {
     }
     switch (fault?.type) {
       case 'status':
-        return this.send(res, faultReply(fault.status, fault.headers, fault.body));
+        return this.send(rec, res, faultReply(fault.status, fault.headers, fault.body));
       case 'timeout':
         return;
       case 'reset':
@@ -268,16 +267,16 @@ export class FakeHrdromServer implements FakeHrdrom {
       case 'accept-then-status': {
         // Only valid batches match this fault, so `events` is set; a throwing predicate still wins.
         const answer = this.record(events ?? []);
-        return this.send(res, answer.status === 200 ? faultReply(fault.status, fault.headers, fault.body) : answer);
+        return this.send(rec, res, answer.status === 200 ? faultReply(fault.status, fault.headers, fault.body) : answer);
       }
       case 'latency':
       case undefined: {
         const extra = fault?.type === 'latency' ? fault.ms : 0;
         if (routed.kind === 'reply') {
           if (routed.refused) this.refused++;
-          return this.send(res, routed.reply, extra);
+          return this.send(rec, res, routed.reply, extra);
         }
-        return this.send(res, this.record(routed.events), extra);
+        return this.send(rec, res, this.record(routed.events), extra);
       }
     }
   }
@@ -292,9 +291,11 @@ export class FakeHrdromServer implements FakeHrdrom {
     }
   }
 
-  private send(res: http.ServerResponse, reply: Reply, extraDelayMs = 0): void {
+  private send(rec: RecordedRequest, res: http.ServerResponse, reply: Reply, extraDelayMs = 0): void {
     const write = (): void => {
       if (res.destroyed || res.writableEnded) return;
+      // Set before a byte leaves, so a caller that has its answer always finds the status recorded.
+      rec.status = reply.status;
       const headers: Record<string, string> = { ...reply.headers };
       let payload: string | undefined;
       if (reply.body !== undefined) {

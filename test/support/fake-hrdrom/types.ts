@@ -66,7 +66,7 @@ export interface RecordedRequest {
   eventCount: number;
   /** The event ids of a valid batch, in request order; empty when the body was refused. */
   eventIds: string[];
-  /** 0 while no response has been sent, and for requests never answered (timeout, reset, down()). */
+  /** Set as the answer is written; 0 until then, and for requests never answered (timeout, reset, down()). */
   status: number;
   /** The fault this request got, if any. */
   fault?: FaultSpec['type'];
