@@ -2,16 +2,13 @@ import { z } from 'zod';
 import type { AdapterDefinition } from '../../adapters/types';
 import { CLIENT_ID_PATTERN } from '../domain/lead';
 import { duration } from '../domain/duration';
+import { FUNNEL_STAGES } from '../domain/progress';
 
 /**
  * The schema of one client file (config/clients/<id>.yaml). The common part — limits, batching,
  * retries, the breaker and the status map — is the same for every CRM; `settings` and `mapping` are
  * validated by the schema of the adapter named in `adapter`.
  */
-
-/** HRDrom funnel stages that CRM statuses map to. */
-export const FUNNEL_STAGES = ['new', 'contacted', 'interview', 'offer', 'hired', 'rejected'] as const;
-export type FunnelStage = (typeof FUNNEL_STAGES)[number];
 
 const positiveInt = (what: string) => z.number({ message: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be at least 1`);
 
@@ -89,7 +86,7 @@ const CommonClientFields = {
     })
     .strict()
     .default({ ramp: false, maxRate: 20 }),
-  /** CRM status key → HRDrom funnel stage (used by progress polling). */
+  /** CRM status key → HRDrom funnel stage (used by progress polling); the stages are the write-back contract's. */
   statusMap: z.record(z.string(), z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` })).default({}),
 };
 
