@@ -3,7 +3,7 @@
  * it is tested here over real HTTP with the global fetch a client would use: no mocks.
  */
 import net from 'node:net';
-import { startFakeRestCrm, type FakeRestCrm, type FakeRestCrmOptions } from './fake-rest-crm';
+import { startFakeRestCrm, type FakeRestCrm, type FakeRestCrmOptions } from '../support/fake-rest-crm';
 
 const started: FakeRestCrm[] = [];
 
