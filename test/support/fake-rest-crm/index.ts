@@ -2,7 +2,7 @@
  * A fake "home-made REST CRM" on loopback for the generic REST adapter's tests, demo and benchmarks.
  * It behaves like the servers clients actually run, quirks included, not like our code expects.
  * routes.ts lists the endpoints (routes-*.ts hold them), server.ts the request pipeline (latency,
- * rate limit, faults), types.ts the options and the fault catalogue.
+ * rate limit, faults), types.ts the options and the fault catalogue, cli.ts runs it on its own.
  */
 import { FakeRestCrmServer } from './server';
 import type { FakeRestCrm, FakeRestCrmOptions } from './types';
