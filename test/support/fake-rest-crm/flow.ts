@@ -7,6 +7,31 @@ import type { FakeRestCrmRateLimit, FaultSpec, InjectFaultOptions } from './type
 /** Without an explicit match, faults hit the create/lookup traffic, never auth or ping. */
 const DEFAULT_FAULT_PATH = /^\/api\/candidates(\/|$)/;
 
+const FAULT_TYPES: ReadonlySet<string> = new Set<FaultSpec['type']>([
+  'status',
+  'timeout',
+  'reset',
+  'rate-limit',
+  'rate-limit-body',
+  'shape',
+  'create-then-delay',
+  'unauthorized',
+  'write-after',
+  'slow-headers',
+  'slow-body',
+  'endless-body',
+]);
+
+/** An unknown type or a bad delay would otherwise leave the request hanging without a word. */
+function checkFault(fault: FaultSpec): void {
+  if (!FAULT_TYPES.has(fault.type)) throw new Error(`injectFault(): unknown fault type '${String(fault.type)}'`);
+  const needsMs = ['create-then-delay', 'write-after', 'slow-headers', 'slow-body'].includes(fault.type);
+  if (needsMs || (fault.type === 'timeout' && fault.ms !== undefined)) {
+    const ms = (fault as { ms?: unknown }).ms;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new Error(`injectFault(): '${fault.type}' needs ms >= 0, got ${String(ms)}`);
+  }
+}
+
 interface QueuedFault {
   fault: FaultSpec;
   remaining: number;
@@ -18,6 +43,7 @@ export class FaultQueue {
   private queue: QueuedFault[] = [];
 
   add(fault: FaultSpec, opts: InjectFaultOptions = {}): void {
+    checkFault(fault);
     const times = opts.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new Error(`injectFault(): times must be a positive integer, got ${times}`);
     this.queue.push({

@@ -1,7 +1,8 @@
 /**
  * A fake "home-made REST CRM" on loopback for the generic REST adapter's tests, demo and benchmarks.
- * routes.ts lists the endpoints, server.ts the request pipeline (latency, rate limit, faults),
- * types.ts the options and the fault catalogue.
+ * It behaves like the servers clients actually run, quirks included, not like our code expects.
+ * routes.ts lists the endpoints (routes-*.ts hold them), server.ts the request pipeline (latency,
+ * rate limit, faults), types.ts the options and the fault catalogue, cli.ts runs it on its own.
  */
 import { FakeRestCrmServer } from './server';
 import type { FakeRestCrm, FakeRestCrmOptions } from './types';
@@ -13,6 +14,10 @@ export type {
   FakeRestCrmRateLimit,
   FakeRestCrmStats,
   FaultMatch,
+  FeedPagination,
+  OpenSession,
+  TimeFormat,
+  UpdatedFeedOptions,
   FaultSpec,
   InjectFaultOptions,
   RecordedRequest,

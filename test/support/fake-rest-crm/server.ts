@@ -11,9 +11,13 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { AuthState } from './auth';
+import { Connections } from './connections';
+import { applyFault, INFRA_FAULTS } from './fault-replies';
 import { FaultQueue, SlidingWindow } from './flow';
-import { type Body, type Ctx, CrmRoutes, error, json, MAX_BODY_BYTES, type Reply } from './routes';
-import { CandidateStore, isPlainObject } from './store';
+import { resolveOptions } from './options';
+import { type Body, type Ctx, MAX_BODY_BYTES } from './reply';
+import { CrmRoutes } from './routes';
+import { CandidateStore } from './store';
 import type {
   FakeRestCrm,
   FakeRestCrmOptions,
@@ -21,9 +25,11 @@ import type {
   FakeRestCrmStats,
   FaultSpec,
   InjectFaultOptions,
+  OpenSession,
   RecordedRequest,
   StoredCandidate,
 } from './types';
+import { ReplyWriter } from './wire';
 
 const HOST = '127.0.0.1';
 
@@ -32,8 +38,10 @@ function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Faults that stand in for infrastructure failing in front of the CRM: the CRM never sees the request. */
-const INFRA_FAULTS: ReadonlySet<FaultSpec['type']> = new Set(['status', 'timeout', 'reset', 'rate-limit', 'rate-limit-body', 'unauthorized']);
+function wantsKeepAlive(req: http.IncomingMessage): boolean {
+  const connection = req.headers.connection?.toLowerCase() ?? '';
+  return req.httpVersion === '1.1' ? !connection.includes('close') : connection.includes('keep-alive');
+}
 
 function readBody(req: http.IncomingMessage): Promise<Body> {
   return new Promise((resolve, reject) => {
@@ -60,20 +68,13 @@ function readBody(req: http.IncomingMessage): Promise<Body> {
   });
 }
 
-/** `{"id":...}` becomes `{"data":{"candidate":{"uuid":...}}}`: the kind of silent API change a client must notice. */
-function reshape(body: unknown): unknown {
-  if (isPlainObject(body) && typeof body.id === 'string') {
-    const { id, ...rest } = body;
-    return { data: { candidate: { uuid: id, ...rest } } };
-  }
-  return { data: body };
-}
-
 export class FakeRestCrmServer implements FakeRestCrm {
   readonly requests: RecordedRequest[] = [];
   private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly connections: Connections;
+  private readonly writer: ReplyWriter;
+  /** Late writes (write-after) outlive down(), as a database commit outlives the HTTP layer. */
+  private readonly lateWrites = new Set<NodeJS.Timeout>();
   private readonly auth: AuthState;
   private readonly store: CandidateStore;
   private readonly faults = new FaultQueue();
@@ -85,21 +86,23 @@ export class FakeRestCrmServer implements FakeRestCrm {
   private closed = false;
   /** Serialises down()/up()/close() so overlapping calls cannot interleave listen and close. */
   private lifecycle: Promise<void> = Promise.resolve();
-  private rateLimitedCount = 0;
+  private readonly keepAliveHeader: boolean;
 
-  constructor(opts: FakeRestCrmOptions = {}) {
-    this.boundPort = opts.port ?? 0;
-    this.auth = new AuthState(opts.auth ?? { mode: 'none' });
-    this.store = new CandidateStore(opts.requiredFields ?? ['external_id'], opts.idPrefix ?? 'cand-');
-    this.latencyMs = 0;
-    this.setLatency(opts.latencyMs ?? 0);
+  constructor(options: FakeRestCrmOptions = {}) {
+    const opts = resolveOptions(options);
+    this.boundPort = opts.port;
+    this.auth = new AuthState(opts.auth);
+    this.store = new CandidateStore(opts);
+    this.latencyMs = opts.latencyMs;
     this.setRateLimit(opts.rateLimit);
-    this.routes = new CrmRoutes(this.auth, this.store, opts.batchMaxSize ?? 100, () => this.limiter?.retryAfterSeconds ?? 1);
+    this.routes = new CrmRoutes(this.auth, this.store, opts, () => this.limiter?.retryAfterSeconds ?? 1);
+    this.writer = new ReplyWriter(() => this.latencyMs);
+    this.connections = new Connections(opts);
+    this.keepAliveHeader = opts.keepAliveHeader;
     this.server = http.createServer((req, res) => this.onRequest(req, res));
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    // Node's own timer is the backstop (it fires a second later); Connections closes on time.
+    this.server.keepAliveTimeout = opts.keepAliveTimeoutMs;
+    this.server.on('connection', (socket: Socket) => this.connections.add(socket));
   }
 
   get port(): number {
@@ -153,6 +156,10 @@ export class FakeRestCrmServer implements FakeRestCrm {
     this.store.setStatus(candidateId, status);
   }
 
+  openSessions(): OpenSession[] {
+    return this.auth.openSessions(nowMs());
+  }
+
   stats(): FakeRestCrmStats {
     return {
       logins: this.auth.logins,
@@ -160,7 +167,7 @@ export class FakeRestCrmServer implements FakeRestCrm {
       revokes: this.auth.revokes,
       created: this.store.created,
       duplicates: this.store.duplicates,
-      rateLimited: this.rateLimitedCount,
+      rateLimited: this.writer.rateLimited,
     };
   }
 
@@ -193,6 +200,8 @@ export class FakeRestCrmServer implements FakeRestCrm {
   close(): Promise<void> {
     return this.serially(async () => {
       this.closed = true;
+      for (const t of this.lateWrites) clearTimeout(t);
+      this.lateWrites.clear();
       await this.stop();
     });
   }
@@ -205,14 +214,14 @@ export class FakeRestCrmServer implements FakeRestCrm {
   }
 
   private async stop(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.writer.cancelAll();
     if (!this.listening) return;
     this.listening = false;
     // close() stops accepting at once (new connections are refused); its callback waits for the
-    // open sockets, which are destroyed right after, including ones held by a 'timeout' fault.
+    // open sockets, which are destroyed right after: idle keep-alive ones and every one held by a
+    // fault (timeout, write-after, slow-body, endless-body).
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
+    this.connections.destroyAll();
     await closed;
   }
 
@@ -230,10 +239,22 @@ export class FakeRestCrmServer implements FakeRestCrm {
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     const rec: RecordedRequest = { at, method, path, query, headers, body: undefined, status: 0, durationMs: 0 };
     this.requests.push(rec);
+    const socket = req.socket;
+    res.on('finish', () => this.connections.answered(socket, nowMs()));
     res.on('close', () => {
       rec.durationMs = nowMs() - at;
       rec.status = res.headersSent ? res.statusCode : 0;
+      if (res.headersSent && !res.writableFinished && !rec.broken) rec.broken = 'body-unfinished';
     });
+    if (this.connections.arrived(socket, at)) {
+      // Before faults and the limiter: the request never reached anything that could count it.
+      rec.broken = 'idle-reset';
+      socket.resetAndDestroy();
+      return;
+    }
+
+    // An explicit Connection header stops Node from adding its `Keep-Alive: timeout=N` hint.
+    if (!this.keepAliveHeader && wantsKeepAlive(req)) res.setHeader('Connection', 'keep-alive');
 
     const fault = this.faults.take(method, path);
     const isApi = path === '/api' || path.startsWith('/api/');
@@ -245,69 +266,19 @@ export class FakeRestCrmServer implements FakeRestCrm {
       (body) => {
         rec.body = body.kind === 'json' ? body.value : body.kind === 'invalid' ? body.text : undefined;
         const ctx: Ctx = { method, path, query, headers: req.headers, body, at, limited, authFailure };
-        if (fault) return this.applyFault(fault, res, ctx);
-        this.send(res, this.routes.handle(ctx));
+        if (!fault) return this.writer.send(res, this.routes.handle(ctx));
+        applyFault(fault, res, ctx, { writer: this.writer, handle: (c) => this.routes.handle(c), later: (ms, fn) => this.later(ms, fn) });
       },
       // The client went away mid-body: there is nobody left to answer.
       () => res.destroy(),
     );
   }
 
-  private applyFault(fault: FaultSpec, res: http.ServerResponse, ctx: Ctx): void {
-    switch (fault.type) {
-      case 'status':
-        return this.send(res, {
-          status: fault.status,
-          body: fault.body ?? { error: (http.STATUS_CODES[fault.status] ?? 'error').toLowerCase().replace(/\W+/g, '_') },
-          headers: fault.headers,
-        });
-      case 'timeout':
-        // With ms, the gateway gives up first; the request never reached the CRM, so nothing is created.
-        if (fault.ms !== undefined) this.send(res, error(504, 'gateway_timeout'), fault.ms);
-        return;
-      case 'reset':
-        // RST rather than FIN, so the client sees ECONNRESET as with a crashed upstream.
-        res.socket?.resetAndDestroy();
-        return;
-      case 'rate-limit':
-        return this.send(res, json(429, { error: 'rate_limited' }, { 'Retry-After': fault.retryAfter }));
-      case 'rate-limit-body':
-        return this.send(res, json(429, { error: 'rate_limited', retry_after: fault.retryAfterSeconds }));
-      case 'unauthorized':
-        return this.send(res, error(401, 'token_expired'));
-      case 'shape': {
-        const reply = this.routes.handle(ctx);
-        const ok = reply.status >= 200 && reply.status < 300 && reply.body !== undefined;
-        return this.send(res, ok ? { ...reply, body: reshape(reply.body) } : reply);
-      }
-      case 'create-then-delay':
-        return this.send(res, this.routes.handle(ctx), fault.ms);
-    }
-  }
-
-  private send(res: http.ServerResponse, reply: Reply, extraDelayMs = 0): void {
-    if (reply.status === 429) this.rateLimitedCount++;
-    const write = (): void => {
-      if (res.destroyed || res.writableEnded) return;
-      const headers: Record<string, string> = { ...reply.headers };
-      const noBody = reply.body === undefined || reply.status === 204 || reply.status === 304;
-      let payload = '';
-      if (!noBody) {
-        const isText = typeof reply.body === 'string';
-        payload = isText ? (reply.body as string) : JSON.stringify(reply.body);
-        const hasType = Object.keys(headers).some((h) => h.toLowerCase() === 'content-type');
-        if (!hasType) headers['Content-Type'] = isText ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
-        headers['Content-Length'] = String(Buffer.byteLength(payload));
-      }
-      res.writeHead(reply.status, headers);
-      res.end(noBody ? undefined : payload);
-    };
-    const delay = this.latencyMs + extraDelayMs;
-    if (delay <= 0) return write();
+  private later(ms: number, fn: () => void): void {
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      write();
-    }, delay);
-    this.timers.add(timer);
+      this.lateWrites.delete(timer);
+      fn();
+    }, ms);
+    this.lateWrites.add(timer);
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The fake CRM's data: candidates, their validation, and the status-change feed. Pure and
- * synchronous, so every HTTP request mutates it atomically and concurrent requests cannot race.
+ * The fake CRM's data: candidates, their validation, the lookup, and the status-change feeds. Pure
+ * and synchronous, so every HTTP request mutates it atomically and concurrent requests cannot race.
  */
-import type { StoredCandidate } from './types';
+import { formatTime, toSecond } from './time-format';
+import type { StoredCandidate, TimeFormat } from './types';
 
 export interface FieldError {
   field: string;
@@ -22,6 +23,26 @@ export type CreateResult =
   | { kind: 'duplicate'; existing: StoredCandidate }
   | { kind: 'invalid'; errors: FieldError[] };
 
+/** A position in the updated-at order: what a keyset cursor encodes. */
+export interface FeedPosition {
+  updatedMs: number;
+  seq: number;
+}
+
+export interface StoreOptions {
+  requiredFields: string[];
+  idPrefix: string;
+  lookupMatch: 'contains' | 'exact';
+  acceptedPhonePrefixes?: string[];
+  clock: () => number;
+}
+
+interface Row extends FeedPosition {
+  c: StoredCandidate;
+  /** Lookup key of the external id, if it has one. */
+  key: string | undefined;
+}
+
 const E164 = /^\+\d{10,15}$/;
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -40,24 +61,23 @@ function isMissing(v: unknown): boolean {
   return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 }
 
+const compareFeed = (a: FeedPosition, b: FeedPosition): number => a.updatedMs - b.updatedMs || a.seq - b.seq;
+
 export class CandidateStore {
-  private readonly list: StoredCandidate[] = [];
-  private readonly byId = new Map<string, StoredCandidate>();
-  private readonly byExternal = new Map<string, StoredCandidate>();
+  private readonly rows: Row[] = [];
+  private readonly byId = new Map<string, Row>();
+  private readonly byExternal = new Map<string, Row>();
   private readonly changes: Array<ChangeRecord & { seq: number }> = [];
   private nextId = 1;
   private nextSeq = 1;
   created = 0;
   duplicates = 0;
 
-  constructor(
-    private readonly requiredFields: string[],
-    private readonly idPrefix: string,
-  ) {}
+  constructor(private readonly opts: StoreOptions) {}
 
   validate(body: Record<string, unknown>): FieldError[] {
     const errors: FieldError[] = [];
-    for (const field of this.requiredFields) {
+    for (const field of this.opts.requiredFields) {
       if (isMissing(body[field])) errors.push({ field, message: 'is required' });
     }
     const ext = body.external_id;
@@ -65,9 +85,13 @@ export class CandidateStore {
       errors.push({ field: 'external_id', message: 'must be a string or a number' });
     }
     const phone = body.phone;
+    const prefixes = this.opts.acceptedPhonePrefixes;
     // A missing phone was already reported above when it is required; do not report it twice.
-    if (!isMissing(phone) && (typeof phone !== 'string' || !E164.test(phone))) {
-      errors.push({ field: 'phone', message: 'must be E.164' });
+    if (!isMissing(phone)) {
+      if (typeof phone !== 'string' || !E164.test(phone)) errors.push({ field: 'phone', message: 'must be E.164' });
+      else if (prefixes && !prefixes.some((p) => phone.startsWith(p))) {
+        errors.push({ field: 'phone', message: `must start with ${prefixes.join(' or ')}` });
+      }
     }
     return errors;
   }
@@ -79,46 +103,61 @@ export class CandidateStore {
     const existing = key === undefined ? undefined : this.byExternal.get(key);
     if (existing) {
       this.duplicates++;
-      return { kind: 'duplicate', existing };
+      return { kind: 'duplicate', existing: existing.c };
     }
-    const candidate: StoredCandidate = {
-      id: `${this.idPrefix}${this.nextId++}`,
-      body,
-      createdAt: new Date().toISOString(),
-      status: 'new',
+    const now = this.opts.clock();
+    const seq = this.nextId++;
+    const row: Row = {
+      c: {
+        id: `${this.opts.idPrefix}${seq}`,
+        body,
+        createdAt: new Date(now).toISOString(),
+        status: 'new',
+        updatedAt: String(formatTime(now, 'iso-seconds')),
+      },
+      key,
+      seq,
+      updatedMs: toSecond(now),
     };
-    this.list.push(candidate);
-    this.byId.set(candidate.id, candidate);
-    if (key !== undefined) this.byExternal.set(key, candidate);
+    this.rows.push(row);
+    this.byId.set(row.c.id, row);
+    if (key !== undefined) this.byExternal.set(key, row);
     this.created++;
-    return { kind: 'created', candidate };
+    return { kind: 'created', candidate: row.c };
   }
 
   get(id: string): StoredCandidate | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id)?.c;
   }
 
+  /** In creation order. 'contains' is a substring match, so one lookup may find several candidates. */
   findByExternalId(externalId: string): StoredCandidate[] {
-    const c = this.byExternal.get(externalId);
-    return c ? [c] : [];
+    if (this.opts.lookupMatch === 'exact') {
+      const row = this.byExternal.get(externalId);
+      return row ? [row.c] : [];
+    }
+    return this.rows.filter((r) => r.key !== undefined && r.key.includes(externalId)).map((r) => r.c);
   }
 
   all(): StoredCandidate[] {
-    return this.list;
+    return this.rows.map((r) => r.c);
   }
 
   setStatus(candidateId: string, status: string): void {
-    const c = this.byId.get(candidateId);
-    if (!c) throw new Error(`setStatus(): no candidate with id ${candidateId}`);
-    c.status = status;
+    const row = this.byId.get(candidateId);
+    if (!row) throw new Error(`setStatus(): no candidate with id ${candidateId}`);
+    const now = this.opts.clock();
+    row.c.status = status;
+    row.updatedMs = toSecond(now);
+    row.c.updatedAt = String(formatTime(now, 'iso-seconds'));
     const seq = this.nextSeq++;
     this.changes.push({
       seq,
       change_id: `chg-${seq}`,
-      candidate_id: c.id,
-      external_id: externalOf(c),
+      candidate_id: row.c.id,
+      external_id: externalOf(row.c),
       status,
-      changed_at: new Date().toISOString(),
+      changed_at: new Date(now).toISOString(),
     });
   }
 
@@ -134,6 +173,19 @@ export class CandidateStore {
       nextCursor: last ? last.seq : since,
     };
   }
+
+  /**
+   * Candidates updated after `afterMs` (or at it, when inclusive) and past the keyset position
+   * `from`, ordered by updated_at then id. Computed afresh on every call, like a SQL query, so an
+   * update between two page requests moves a candidate to the end and shifts the later pages.
+   */
+  updatedSince(afterMs: number | undefined, inclusive: boolean, from?: FeedPosition): Array<{ c: StoredCandidate; pos: FeedPosition }> {
+    return this.rows
+      .filter((r) => afterMs === undefined || (inclusive ? r.updatedMs >= afterMs : r.updatedMs > afterMs))
+      .filter((r) => from === undefined || compareFeed(r, from) > 0)
+      .sort(compareFeed)
+      .map((r) => ({ c: r.c, pos: { updatedMs: r.updatedMs, seq: r.seq } }));
+  }
 }
 
 export function externalOf(c: StoredCandidate): string | number | null {
@@ -143,9 +195,16 @@ export function externalOf(c: StoredCandidate): string | number | null {
 
 /**
  * The API view of a candidate. Server-owned fields win over same-named body fields, as they would
- * in a CRM whose columns `id` and `status` belong to the CRM.
+ * in a CRM whose columns `id`, `status` and the timestamps belong to the CRM.
  */
-export function candidateView(c: StoredCandidate): Record<string, unknown> {
+export function candidateView(c: StoredCandidate, timeFormat: TimeFormat): Record<string, unknown> {
   const { id: _id, external_id: _ext, status: _status, ...rest } = c.body;
-  return { id: c.id, external_id: externalOf(c), status: c.status, ...rest, created_at: c.createdAt };
+  return {
+    id: c.id,
+    external_id: externalOf(c),
+    status: c.status,
+    ...rest,
+    created_at: c.createdAt,
+    updated_at: formatTime(Date.parse(c.updatedAt), timeFormat),
+  };
 }
