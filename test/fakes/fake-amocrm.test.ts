@@ -1,5 +1,5 @@
-import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from './fake-amocrm';
-import { maxInAnyWindow } from './fake-amocrm/rate-limit';
+import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
+import { maxInAnyWindow } from '../support/fake-amocrm/rate-limit';
 
 // The fake is exercised only over real HTTP, the way the adapter will see it.
 
