@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
 
 // The fake is exercised only over real HTTP, the way the adapter will see it.
@@ -123,4 +125,33 @@ export async function createLeads(f: FakeAmo, token: string, leads: Array<Record
   const r = await call(f, 'POST', '/api/v4/leads/complex', { token, body: leads });
   expect(r.status).toBe(200);
   return r.json.map((x: { id: number }) => x.id);
+}
+
+export interface AgentAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  socket: Socket;
+  /** performance.now() when the response ended. */
+  endedAt: number;
+}
+
+/** GET /api/v4/account, or POST /api/v4/leads/complex with a body, through the given http.Agent. */
+export function agentSend(agent: http.Agent, f: FakeAmo, token: string, body?: unknown): Promise<AgentAnswer> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      `${f.url}${payload ? '/api/v4/leads/complex' : '/api/v4/account'}`,
+      {
+        agent,
+        method: payload ? 'POST' : 'GET',
+        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, socket: req.socket as Socket, endedAt: performance.now() }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
 }

@@ -23,7 +23,7 @@ import { ContactStore } from './contacts';
 import { EventLog } from './events';
 import { LeadStore } from './leads';
 import { createRouter } from './router';
-import { resolveOptions, type ResolvedOptions } from './options';
+import { resolveOptions } from './options';
 import { Timers } from './respond';
 import { handleRequest, isApi, type PipelineDeps } from './request-pipeline';
 import { WebhookEmitter } from './webhooks';
@@ -35,7 +35,6 @@ export class FakeAmoServer implements FakeAmo {
   readonly requests: RecordedAmoRequest[] = [];
   private server: http.Server | undefined;
   private boundPort: number;
-  private readonly opts: ResolvedOptions;
   private readonly clock: () => number;
   private readonly timers = new Timers();
   private readonly catalog: Catalog;
@@ -51,7 +50,6 @@ export class FakeAmoServer implements FakeAmo {
 
   constructor(options: FakeAmoOptions = {}) {
     const o = resolveOptions(options);
-    this.opts = o;
     this.clock = o.clock;
     this.boundPort = o.port;
     this.catalog = new Catalog(
@@ -90,7 +88,7 @@ export class FakeAmoServer implements FakeAmo {
       oauth: this.oauth,
       limiter: this.limiter,
       faults: this.faults,
-      connections: new ConnectionTracker(o.dropIdleConnectionsAfterMs),
+      connections: new ConnectionTracker({ keepAliveTimeoutMs: o.keepAliveTimeoutMs, dropIdleAfterMs: o.dropIdleConnectionsAfterMs }),
       timers: this.timers,
       route: createRouter({ catalog: this.catalog, leads: this.leadStore, contacts: this.contactStore, events: this.eventLog, customFieldFilter: () => customFieldFilter }),
       requests: this.requests,
@@ -203,9 +201,9 @@ export class FakeAmoServer implements FakeAmo {
       });
     });
     server.on('connection', (socket) => this.deps.connections.accept(socket));
-    // Idle keep-alive connections are closed like a real server closes them: a client must expect a
-    // pooled socket to be gone (or to go away under its next request) after this long.
-    server.keepAliveTimeout = this.opts.keepAliveTimeoutMs;
+    // Idle connections are closed by the tracker (keepAliveTimeoutMs), as nginx closes them: a client
+    // must expect a pooled socket to be gone, or to go away under its next request.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.boundPort, '127.0.0.1', () => {
