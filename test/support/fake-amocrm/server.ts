@@ -147,6 +147,9 @@ export class FakeAmoServer implements FakeAmo {
   removeWebhook(url: string): void {
     this.webhooks.remove(url);
   }
+  webhooksIdle(): boolean {
+    return this.webhooks.idle();
+  }
   injectFault(f: AmoFault, opts?: FaultOptions): void {
     this.faults.add(f, opts);
   }

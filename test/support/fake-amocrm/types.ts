@@ -328,6 +328,8 @@ export interface FakeAmo {
   removeWebhook(url: string): void;
   /** Every webhook POST attempt, in the order they finished. */
   readonly webhookAttempts: WebhookAttempt[];
+  /** True when no webhook POST is pending, scheduled for retry or in flight. */
+  webhooksIdle(): boolean;
   injectFault(f: AmoFault, opts?: FaultOptions): void;
   clearFaults(): void;
   setRateLimitBody(kind: 'html' | 'json'): void;

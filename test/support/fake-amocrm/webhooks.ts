@@ -31,7 +31,8 @@ export class WebhookEmitter {
   private readonly hooks = new Set<string>();
   private pending: StatusChange[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Pending retries and the receiver each is for. */
+  private readonly retryTimers = new Map<NodeJS.Timeout, string>();
   private readonly inFlight = new Set<http.ClientRequest>();
   /** Bumped by stop(), so an attempt cut short by it is neither recorded nor retried. */
   private generation = 0;
@@ -51,6 +52,16 @@ export class WebhookEmitter {
 
   remove(url: string): void {
     this.hooks.delete(url);
+    for (const [t, u] of this.retryTimers) {
+      if (u !== url) continue;
+      clearTimeout(t);
+      this.retryTimers.delete(t);
+    }
+  }
+
+  /** Nothing pending, scheduled or in flight: no POST will follow until the next status change. */
+  idle(): boolean {
+    return this.batchTimer === undefined && this.retryTimers.size === 0 && this.inFlight.size === 0;
   }
 
   statusChanged(change: StatusChange): void {
@@ -66,7 +77,7 @@ export class WebhookEmitter {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     this.pending = [];
-    for (const t of this.retryTimers) clearTimeout(t);
+    for (const t of this.retryTimers.keys()) clearTimeout(t);
     this.retryTimers.clear();
     for (const req of this.inFlight) req.destroy();
     this.inFlight.clear();
@@ -120,9 +131,9 @@ export class WebhookEmitter {
       if (delivered || attempt >= maxAttempts(status) || !this.hooks.has(url)) return;
       const retry = setTimeout(() => {
         this.retryTimers.delete(retry);
-        if (this.hooks.has(url)) this.send(url, body, leadIds, attempt + 1);
+        this.send(url, body, leadIds, attempt + 1);
       }, RETRY_DELAYS_MS[attempt - 1] * this.cfg.retryScale);
-      this.retryTimers.add(retry);
+      this.retryTimers.set(retry, url);
     };
     const client = url.startsWith('https:') ? https : http;
     // A fresh connection per POST (no agent): nothing pooled outlives the fake.
