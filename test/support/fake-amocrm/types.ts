@@ -1,6 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-/** A query string parsed PHP-style (`filter[statuses][0][status_id]=1`, `filter[id][]=2`), as amoCRM reads it. */
+/**
+ * A query string or form body as PHP's parse_str reads it (php-query.ts): `filter[id][]=2` is a list,
+ * `filter[statuses][0][status_id]=1` nests, a repeated key without `[]` keeps its last value.
+ */
 export type QueryValue = string | QueryValue[] | QueryObject;
 export interface QueryObject {
   [key: string]: QueryValue;
