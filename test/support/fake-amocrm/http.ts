@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { QueryObject, QueryValue } from './types';
 import { parseQuery } from './php-query';
 
+/** Queries and form bodies are read as PHP's parse_str reads them; the rules are listed in php-query.ts. */
 export { parseQuery };
 
 export type QueryValueOrUndef = QueryValue | undefined;
