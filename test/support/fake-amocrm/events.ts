@@ -7,6 +7,7 @@ import {
   noContent,
   hal,
   paging,
+  problem,
   qEntries,
   qGet,
   qInt,
@@ -44,28 +45,36 @@ class UlidGenerator {
   }
 }
 
+export type EventsOrder = 'asc' | 'desc' | 'shuffled';
+
+/** Most ids `filter[entity_id]` and `filter[created_by]` take (amoCRM events docs). */
+const MAX_FILTER_IDS = 10;
+
 export class EventLog {
   private items: AmoEvent[] = [];
+  /** The random sort key of each event for the 'shuffled' order, fixed at creation so pages agree. */
+  private readonly sortKeys = new WeakMap<AmoEvent, number>();
   private ulid = new UlidGenerator();
 
   constructor(
     private readonly accountId: number,
     private readonly entityBase: string,
-    private readonly order: 'asc' | 'desc',
+    private readonly order: EventsOrder,
   ) {}
 
+  /** In creation order. */
   all(): AmoEvent[] {
     return this.items;
   }
 
-  add(type: AmoEvent['type'], leadId: number, before: AmoLeadStatusValue[], after: AmoLeadStatusValue[], nowMs: number): AmoEvent {
+  add(type: AmoEvent['type'], leadId: number, before: AmoLeadStatusValue[], after: AmoLeadStatusValue[], nowMs: number, createdBy = 0): AmoEvent {
     const id = this.ulid.next(nowMs);
     const ev: AmoEvent = {
       id,
       type,
       entity_id: leadId,
       entity_type: 'lead',
-      created_by: 0,
+      created_by: createdBy,
       created_at: Math.floor(nowMs / 1000),
       value_before: before,
       value_after: after,
@@ -74,6 +83,7 @@ export class EventLog {
       _embedded: { entity: { id: leadId, _links: { self: { href: `${this.entityBase}/api/v4/leads/${leadId}` } } } },
     };
     this.items.push(ev);
+    this.sortKeys.set(ev, randomBytes(6).readUIntBE(0, 6));
     return ev;
   }
 
@@ -91,13 +101,18 @@ export class EventLog {
     const entities = new Set(qSplitList(qGet(f, 'entity')));
     const entityIds = new Set(qSplitList(qGet(f, 'entity_id')).map(Number));
     const createdBy = new Set(qSplitList(qGet(f, 'created_by')).map(Number));
+    // Documented limits; what amoCRM answers when they are broken is not documented (a 400 here).
+    if (entityIds.size > 0 && entities.size !== 1) return problem(400, 'Bad Request', 'filter[entity_id] needs exactly one filter[entity]');
+    if (entityIds.size > MAX_FILTER_IDS) return problem(400, 'Bad Request', `filter[entity_id] takes at most ${MAX_FILTER_IDS} ids`);
+    if (createdBy.size > MAX_FILTER_IDS) return problem(400, 'Bad Request', `filter[created_by] takes at most ${MAX_FILTER_IDS} ids`);
     const created = qRange(qGet(f, 'created_at'));
     const after = statusPairs(qGet(f, 'value_after', 'leads_statuses'));
     const before = statusPairs(qGet(f, 'value_before', 'leads_statuses'));
     const matches = (e: AmoEvent): boolean =>
       (ids.size === 0 || ids.has(e.id)) &&
       (types.size === 0 || types.has(e.type)) &&
-      (entities.size === 0 || entities.has('lead') || entities.has('leads')) &&
+      // Entity names are singular (`lead`); every event here is a lead's.
+      (entities.size === 0 || entities.has(e.entity_type)) &&
       (entityIds.size === 0 || entityIds.has(e.entity_id)) &&
       (createdBy.size === 0 || createdBy.has(e.created_by)) &&
       inRange(e.created_at, created) &&
@@ -105,6 +120,7 @@ export class EventLog {
       matchesStatus(e.value_before, before, e.type);
     const found = this.items.filter(matches);
     if (this.order === 'desc') found.reverse();
+    if (this.order === 'shuffled') found.sort((a, b) => (this.sortKeys.get(a) ?? 0) - (this.sortKeys.get(b) ?? 0));
     return halPage(ctx, p, found, 'events');
   }
 }

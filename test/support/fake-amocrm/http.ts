@@ -1,5 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { QueryObject, QueryValue } from './types';
+import { parseQuery } from './php-query';
+
+/** Queries and form bodies are read as PHP's parse_str reads them; the rules are listed in php-query.ts. */
+export { parseQuery };
 
 export type QueryValueOrUndef = QueryValue | undefined;
 
@@ -79,58 +83,12 @@ export function readBody(req: IncomingMessage): Promise<string> {
 export function parseBody(raw: string, contentType: string | undefined): { body: unknown; kind: RequestContext['bodyKind'] } {
   if (raw.length === 0) return { body: undefined, kind: 'none' };
   const ct = (contentType ?? '').toLowerCase();
-  if (ct.includes('application/x-www-form-urlencoded')) return { body: parseQuery(new URLSearchParams(raw)), kind: 'form' };
+  if (ct.includes('application/x-www-form-urlencoded')) return { body: parseQuery(raw), kind: 'form' };
   try {
     return { body: JSON.parse(raw) as unknown, kind: 'json' };
   } catch {
     return { body: raw, kind: ct.includes('json') ? 'invalid-json' : 'text' };
   }
-}
-
-const MAX_DEPTH = 6;
-
-export function parseQuery(params: URLSearchParams): QueryObject {
-  const root: QueryObject = {};
-  for (const [key, value] of params) {
-    const m = /^([^[]+)((?:\[[^\]]*\])*)$/.exec(key);
-    if (!m) {
-      assign(root, key, value);
-      continue;
-    }
-    const segments = [...m[2].matchAll(/\[([^\]]*)\]/g)].map((s) => s[1]).slice(0, MAX_DEPTH);
-    let container: QueryObject | QueryValue[] = root;
-    let name: string = m[1];
-    for (const seg of segments) {
-      const next = seg === '' ? [] : {};
-      const existing = getChild(container, name);
-      const child = existing !== undefined && typeof existing !== 'string' ? existing : next;
-      setChild(container, name, child);
-      container = child;
-      name = seg;
-    }
-    if (Array.isArray(container)) container.push(value);
-    else assign(container, name, value);
-  }
-  return root;
-}
-
-function getChild(c: QueryObject | QueryValue[], name: string): QueryValue | undefined {
-  if (Array.isArray(c)) return name === '' ? undefined : c[Number(name)];
-  return Object.prototype.hasOwnProperty.call(c, name) ? c[name] : undefined;
-}
-
-function setChild(c: QueryObject | QueryValue[], name: string, v: QueryValue): void {
-  if (Array.isArray(c)) {
-    if (name === '') c.push(v);
-    else c[Number(name)] = v;
-  } else c[name] = v;
-}
-
-function assign(obj: QueryObject, key: string, value: string): void {
-  const prev = obj[key];
-  if (prev === undefined) obj[key] = value;
-  else if (Array.isArray(prev)) prev.push(value);
-  else obj[key] = [prev, value];
 }
 
 export function qGet(q: QueryValue | undefined, ...path: string[]): QueryValue | undefined {

@@ -1,4 +1,4 @@
-import type { AmoLead, AmoTag } from './types';
+import type { AmoLead, AmoTag, ForeignLeadOptions } from './types';
 import { emptyRequest, hal, limitExceeded, validationFailed, unixNow, type Reply, type RequestContext } from './http';
 import { LOST, WON, type Catalog } from './catalog';
 import { ContactStore, duplicateKeys } from './contacts';
@@ -24,6 +24,13 @@ export interface ComplexResult {
 const COMPLEX_MAX = 50;
 const BATCH_MAX = 250;
 
+/** What a status change was, for the webhook emitter. */
+export interface StatusChange {
+  lead: AmoLead;
+  oldStatusId: number;
+  oldPipelineId: number;
+}
+
 export class LeadStore {
   private items = new Map<number, AmoLead>();
   private tags = new Map<string, AmoTag>();
@@ -32,6 +39,8 @@ export class LeadStore {
   created = 0;
   merged = 0;
   duplicateControl: boolean;
+  /** Called after every status change, whoever made it (API PATCH or setStatus). */
+  onStatusChanged: (change: StatusChange) => void = () => undefined;
 
   constructor(
     private readonly catalog: Catalog,
@@ -144,7 +153,6 @@ export class LeadStore {
       throw new Error(`fake amoCRM: status ${statusId} is not in pipeline ${pipelineId ?? '(any)'}`);
     }
     this.changeStatus(lead, pipeline.id, statusId, nowMs);
-    lead.updated_at = unixNow(nowMs);
   }
 
   private changeStatus(lead: AmoLead, pipelineId: number, statusId: number, nowMs: number): void {
@@ -153,10 +161,26 @@ export class LeadStore {
     lead.pipeline_id = pipelineId;
     lead.status_id = statusId;
     lead.closed_at = statusId === WON || statusId === LOST ? unixNow(nowMs) : null;
+    lead.updated_at = unixNow(nowMs);
     this.events.add('lead_status_changed', lead.id, before, [{ lead_status: { id: statusId, pipeline_id: pipelineId } }], nowMs);
+    this.onStatusChanged({ lead, oldStatusId: before[0].lead_status.id, oldPipelineId: before[0].lead_status.pipeline_id });
   }
 
-  private insert(input: LeadInput, contactIds: number[], nowMs: number): AmoLead {
+  /** A lead typed in by someone else; bad options throw with amoCRM's own validation errors. */
+  createForeign(opts: ForeignLeadOptions, nowMs: number): AmoLead {
+    const payload: Record<string, unknown> = {
+      name: opts.name,
+      pipeline_id: opts.pipelineId,
+      status_id: opts.statusId,
+      created_at: opts.createdAt,
+      custom_fields_values: Object.entries(opts.fields ?? {}).map(([id, value]) => ({ field_id: Number(id), values: [{ value }] })),
+    };
+    const v = validateNewLeads([payload], 'plain', this.env);
+    if (!v.ok) throw new Error(`fake amoCRM: createForeignLead: ${JSON.stringify(v.groups[0].errors)}`);
+    return this.insert(v.items[0], [], nowMs, opts.createdBy ?? 1);
+  }
+
+  private insert(input: LeadInput, contactIds: number[], nowMs: number, createdBy = 0): AmoLead {
     const id = this.nextLeadId++;
     const now = unixNow(nowMs);
     const lead: AmoLead = {
@@ -168,8 +192,8 @@ export class LeadStore {
       status_id: input.statusId,
       pipeline_id: input.pipelineId,
       loss_reason_id: null,
-      created_by: 0,
-      updated_by: 0,
+      created_by: createdBy,
+      updated_by: createdBy,
       created_at: input.createdAt ?? now,
       updated_at: input.updatedAt ?? now,
       closed_at: input.statusId === WON || input.statusId === LOST ? now : null,
@@ -189,7 +213,7 @@ export class LeadStore {
     this.items.set(id, lead);
     for (const cid of contactIds) this.contacts.linkLead(cid, id);
     this.created++;
-    this.events.add('lead_added', id, [], [{ lead_status: { id: lead.status_id, pipeline_id: lead.pipeline_id } }], nowMs);
+    this.events.add('lead_added', id, [], [{ lead_status: { id: lead.status_id, pipeline_id: lead.pipeline_id } }], nowMs, createdBy);
     return lead;
   }
 

@@ -3,13 +3,13 @@ import { problem, type Reply } from './http';
 
 const OAUTH_TYPE = 'https://developers.amocrm.ru/v3/errors/OAuthProblemJson';
 const CODE_TTL_MS = 20 * 60 * 1000;
-const REFRESH_TTL_MS = 90 * 24 * 3600 * 1000;
 
 export interface OAuthConfig {
   clientId: string;
   clientSecret: string;
   redirectUri?: string;
   accessTtlSeconds: number;
+  refreshTtlSeconds: number;
   accountId: number;
   subdomain: string;
 }
@@ -101,8 +101,9 @@ export class OAuthService {
     if (!token) return badRequest('Check the `refresh_token` parameter');
     const g = this.refresh.get(token);
     if (!g) return badRequest('Cannot decrypt the refresh token', 401);
-    if (g.state !== 'active') return badRequest('Token has been revoked', 401);
+    // league/oauth2-server (whose hints amoCRM sends verbatim) checks expiry before revocation.
     if (nowMs >= g.expiresAt) return badRequest('Token has expired', 401);
+    if (g.state !== 'active') return badRequest('Token has been revoked', 401);
     // Single use: whoever comes second with the same token loses (the refresh race of §2.3).
     g.state = 'used';
     return this.tokenPair(nowMs);
@@ -111,7 +112,8 @@ export class OAuthService {
   private tokenPair(nowMs: number): Reply {
     const access = this.mintAccess(nowMs, this.cfg.accessTtlSeconds);
     const refresh = `def50200${randomBytes(96).toString('hex')}`;
-    this.refresh.set(refresh, { expiresAt: nowMs + REFRESH_TTL_MS, state: 'active' });
+    // Every rotation starts a full lifetime: the 3 months run from the last refresh, not the first.
+    this.refresh.set(refresh, { expiresAt: nowMs + this.cfg.refreshTtlSeconds * 1000, state: 'active' });
     return {
       status: 200,
       contentType: 'application/json',

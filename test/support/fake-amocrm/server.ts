@@ -1,5 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type {
   AmoContact,
@@ -10,28 +9,34 @@ import type {
   FakeAmoOptions,
   FakeAmoStats,
   FaultOptions,
+  ForeignLeadOptions,
   RateLimit,
   RecordedAmoRequest,
+  WebhookAttempt,
 } from './types';
-import { nginxPage, parseBody, parseQuery, problem, readBody, type Reply, type RequestContext } from './http';
 import { Catalog, DEFAULT_CONTACT_FIELDS, DEFAULT_LEAD_FIELDS, DEFAULT_PIPELINES } from './catalog';
-import { OAuthService, unauthorized } from './oauth';
+import { ConnectionTracker } from './connections';
+import { OAuthService } from './oauth';
 import { RateLimiter, maxInAnyWindow } from './rate-limit';
-import { FaultInjector, statusFaultReply, wrongShapeReply } from './faults';
+import { FaultInjector } from './faults';
 import { ContactStore } from './contacts';
 import { EventLog } from './events';
 import { LeadStore } from './leads';
-import { createRouter, notFound } from './router';
+import { createRouter } from './router';
+import { resolveOptions } from './options';
+import { Timers } from './respond';
+import { handleRequest, isApi, type PipelineDeps } from './request-pipeline';
+import { WebhookEmitter } from './webhooks';
 
-const clock = (): number => performance.timeOrigin + performance.now();
-const isApi = (path: string): boolean => path === '/api/v4' || path.startsWith('/api/v4/');
 const isApiRequest = (r: RecordedAmoRequest): boolean => isApi(r.path);
 
+/** The fake's state and controls; the way of one request is in request-pipeline.ts. */
 export class FakeAmoServer implements FakeAmo {
   readonly requests: RecordedAmoRequest[] = [];
   private server: http.Server | undefined;
   private boundPort: number;
-  private readonly pending = new Map<NodeJS.Timeout, (fired: boolean) => void>();
+  private readonly clock: () => number;
+  private readonly timers = new Timers();
   private readonly catalog: Catalog;
   private readonly oauth: OAuthService;
   private readonly limiter: RateLimiter;
@@ -39,50 +44,60 @@ export class FakeAmoServer implements FakeAmo {
   private readonly eventLog: EventLog;
   private readonly contactStore: ContactStore;
   private readonly leadStore: LeadStore;
-  private readonly route: (ctx: RequestContext) => Reply;
+  private readonly webhooks: WebhookEmitter;
+  private readonly deps: PipelineDeps;
   private rateLimitBody: 'html' | 'json';
-  private readonly retryAfterSeconds: number;
-  private readonly latencyMs: number;
-  private readonly customFieldFilter: boolean;
 
-  constructor(opts: FakeAmoOptions = {}) {
-    const accountId = opts.accountId ?? 29_000_001;
-    const subdomain = opts.subdomain ?? 'testco';
-    this.boundPort = opts.port ?? 0;
+  constructor(options: FakeAmoOptions = {}) {
+    const o = resolveOptions(options);
+    this.clock = o.clock;
+    this.boundPort = o.port;
     this.catalog = new Catalog(
-      accountId,
-      subdomain,
-      opts.pipelines ?? DEFAULT_PIPELINES,
-      opts.leadCustomFields ?? DEFAULT_LEAD_FIELDS,
-      opts.contactCustomFields ?? DEFAULT_CONTACT_FIELDS,
+      o.accountId,
+      o.subdomain,
+      o.pipelines ?? DEFAULT_PIPELINES,
+      o.leadCustomFields ?? DEFAULT_LEAD_FIELDS,
+      o.contactCustomFields ?? DEFAULT_CONTACT_FIELDS,
     );
     this.oauth = new OAuthService({
-      clientId: opts.clientId ?? 'fake-client-id',
-      clientSecret: opts.clientSecret ?? 'fake-client-secret',
-      redirectUri: opts.redirectUri,
-      accessTtlSeconds: opts.accessTtlSeconds ?? 86400,
-      accountId,
-      subdomain,
+      clientId: o.clientId,
+      clientSecret: o.clientSecret,
+      redirectUri: o.redirectUri,
+      accessTtlSeconds: o.accessTtlSeconds,
+      refreshTtlSeconds: o.refreshTtlSeconds,
+      accountId: o.accountId,
+      subdomain: o.subdomain,
     });
-    this.limiter = new RateLimiter(opts.rateLimit ?? { requests: 7, windowMs: 1000 }, {
-      afterViolations: opts.blockAfterViolations ?? 20,
-      windowMs: opts.blockWindowMs ?? 60_000,
-      durationMs: opts.blockDurationMs ?? 600_000,
+    this.limiter = new RateLimiter(o.rateLimit, { afterViolations: o.blockAfterViolations, windowMs: o.blockWindowMs, durationMs: o.blockDurationMs });
+    this.rateLimitBody = o.rateLimitBody;
+    this.eventLog = new EventLog(o.accountId, this.catalog.entityBase, o.eventsOrder);
+    this.contactStore = new ContactStore(o.accountId, this.catalog.entityBase);
+    this.leadStore = new LeadStore(this.catalog, this.contactStore, this.eventLog, o.duplicateControl);
+    this.webhooks = new WebhookEmitter({
+      accountId: o.accountId,
+      subdomain: o.subdomain,
+      batchMs: o.webhookBatchMs,
+      timeoutMs: o.webhookTimeoutMs,
+      retryScale: o.webhookRetryScale,
+      clock: o.clock,
     });
-    this.rateLimitBody = opts.rateLimitBody ?? 'html';
-    this.retryAfterSeconds = opts.rateLimitRetryAfterSeconds ?? 1;
-    this.latencyMs = opts.latencyMs ?? 0;
-    this.customFieldFilter = opts.customFieldFilter ?? true;
-    this.eventLog = new EventLog(accountId, this.catalog.entityBase, opts.eventsOrder ?? 'desc');
-    this.contactStore = new ContactStore(accountId, this.catalog.entityBase);
-    this.leadStore = new LeadStore(this.catalog, this.contactStore, this.eventLog, opts.duplicateControl ?? false);
-    this.route = createRouter({
+    this.leadStore.onStatusChanged = (change) => this.webhooks.statusChanged(change);
+    const customFieldFilter = o.customFieldFilter;
+    this.deps = {
       catalog: this.catalog,
-      leads: this.leadStore,
-      contacts: this.contactStore,
-      events: this.eventLog,
-      customFieldFilter: () => this.customFieldFilter,
-    });
+      oauth: this.oauth,
+      limiter: this.limiter,
+      faults: this.faults,
+      connections: new ConnectionTracker({ keepAliveTimeoutMs: o.keepAliveTimeoutMs, dropIdleAfterMs: o.dropIdleConnectionsAfterMs }),
+      timers: this.timers,
+      route: createRouter({ catalog: this.catalog, leads: this.leadStore, contacts: this.contactStore, events: this.eventLog, customFieldFilter: () => customFieldFilter }),
+      requests: this.requests,
+      clock: o.clock,
+      latencyMs: o.latencyMs,
+      retryAfterSeconds: o.rateLimitRetryAfterSeconds,
+      rateLimitBody: () => this.rateLimitBody,
+      port: () => this.boundPort,
+    };
   }
 
   get port(): number {
@@ -91,6 +106,10 @@ export class FakeAmoServer implements FakeAmo {
 
   get url(): string {
     return `http://127.0.0.1:${this.boundPort}`;
+  }
+
+  get webhookAttempts(): WebhookAttempt[] {
+    return this.webhooks.attempts;
   }
 
   // --- state ------------------------------------------------------------------------------------
@@ -105,19 +124,31 @@ export class FakeAmoServer implements FakeAmo {
     return structuredClone(this.eventLog.all());
   }
   issueCode(): string {
-    return this.oauth.issueCode(clock());
+    return this.oauth.issueCode(this.clock());
   }
   issueLongLivedToken(ttlSeconds: number): string {
-    return this.oauth.issueLongLived(clock(), ttlSeconds);
+    return this.oauth.issueLongLived(this.clock(), ttlSeconds);
   }
   expireAccessTokens(): void {
-    this.oauth.expireAccess(clock());
+    this.oauth.expireAccess(this.clock());
   }
   revokeAllTokens(): void {
     this.oauth.revokeAll();
   }
   setLeadStatus(leadId: number, statusId: number, pipelineId?: number): void {
-    this.leadStore.setStatus(leadId, statusId, pipelineId, clock());
+    this.leadStore.setStatus(leadId, statusId, pipelineId, this.clock());
+  }
+  createForeignLead(opts: ForeignLeadOptions = {}): AmoLead {
+    return structuredClone(this.leadStore.createForeign(opts, this.clock()));
+  }
+  addWebhook(url: string): void {
+    this.webhooks.add(url);
+  }
+  removeWebhook(url: string): void {
+    this.webhooks.remove(url);
+  }
+  webhooksIdle(): boolean {
+    return this.webhooks.idle();
   }
   injectFault(f: AmoFault, opts?: FaultOptions): void {
     this.faults.add(f, opts);
@@ -135,7 +166,7 @@ export class FakeAmoServer implements FakeAmo {
     this.leadStore.duplicateControl = on;
   }
   isBlocked(): boolean {
-    return this.limiter.isBlocked(clock());
+    return this.limiter.isBlocked(this.clock());
   }
   unblock(): void {
     this.limiter.unblock();
@@ -166,14 +197,16 @@ export class FakeAmoServer implements FakeAmo {
     if (this.server) return;
     const server = http.createServer((req, res) => {
       // A bug in the fake must show up as a loud 500 in the test that hit it, not as an unhandled rejection.
-      this.handle(req, res).catch((err: unknown) => {
+      handleRequest(this.deps, req, res).catch((err: unknown) => {
         if (res.headersSent || res.destroyed) return;
         res.writeHead(500, { 'content-type': 'application/problem+json' });
         res.end(JSON.stringify({ title: 'FakeAmoBug', status: 500, detail: err instanceof Error ? err.stack : String(err) }));
       });
     });
-    // Longer than undici's keep-alive, so a pooled socket is never closed under a request in flight.
-    server.keepAliveTimeout = 65_000;
+    server.on('connection', (socket) => this.deps.connections.accept(socket));
+    // Idle connections are closed by the tracker (keepAliveTimeoutMs), as nginx closes them: a client
+    // must expect a pooled socket to be gone, or to go away under its next request.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.boundPort, '127.0.0.1', () => {
@@ -189,105 +222,18 @@ export class FakeAmoServer implements FakeAmo {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    for (const [timer, resolve] of this.pending) {
-      clearTimeout(timer);
-      resolve(false);
-    }
-    this.pending.clear();
+    this.timers.cancelAll();
+    this.webhooks.stop();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      // Held (timeout fault) and keep-alive sockets would keep close() waiting forever.
+      // Held (timeout, endless-body, slow-body) and keep-alive sockets would keep close() waiting forever.
       server.closeAllConnections();
     });
   }
 
   close(): Promise<void> {
+    // Also when already down: changes made meanwhile may have queued webhooks.
+    this.webhooks.stop();
     return this.down();
   }
-
-  // --- request pipeline ---------------------------------------------------------------------------
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const at = clock();
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
-    const method = (req.method ?? 'GET').toUpperCase();
-    const rec: RecordedAmoRequest = { at, method, path, query: parseQuery(url.searchParams), headers: req.headers, body: undefined, status: 0, durationMs: 0 };
-    this.requests.push(rec);
-    res.on('finish', () => {
-      rec.status = res.statusCode;
-      rec.durationMs = clock() - at;
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) rec.durationMs = clock() - at;
-    });
-    // Block and rate decisions are taken on arrival, before any await, so they follow arrival order.
-    const gated = this.gate(path, at);
-    const parsed = parseBody(await readBody(req), req.headers['content-type']);
-    rec.body = parsed.body;
-    if (gated) return this.respond(res, gated);
-
-    const fault = this.faults.take(method, path, parsed.body);
-    if (fault) rec.fault = fault.type;
-    if (fault?.type === 'reset') return void req.socket.destroy();
-    if (fault?.type === 'timeout') return; // never answered; down()/close() drop the socket
-    if (fault?.type === 'status') return this.respond(res, statusFaultReply(fault));
-    if (fault?.type === '504-if-batch-over') return this.respond(res, nginxPage(504, 'Gateway Time-out'));
-
-    const host = req.headers.host ?? `127.0.0.1:${this.boundPort}`;
-    const ctx: RequestContext = { method, path, query: rec.query, headers: req.headers, body: parsed.body, bodyKind: parsed.kind, baseUrl: `http://${host}`, nowMs: at };
-    let reply = this.dispatch(ctx);
-    // The work is done either way; only the answer is spoiled or late.
-    if (fault?.type === 'shape') reply = wrongShapeReply();
-    if (fault?.type === 'create-then-delay' && !(await this.sleep(fault.ms))) return;
-    return this.respond(res, reply);
-  }
-
-  private gate(path: string, at: number): Reply | undefined {
-    if (this.limiter.isBlocked(at)) {
-      this.limiter.countBlocked();
-      return nginxPage(403, 'Forbidden');
-    }
-    if (!isApi(path) || this.limiter.admit(at)) return undefined;
-    if (this.rateLimitBody === 'html') return nginxPage(429, 'Too Many Requests');
-    return problem(429, 'Too Many Requests', 'You have sent too many requests in a given amount of time. Please try again later.', {
-      retry_after: this.retryAfterSeconds,
-    });
-  }
-
-  private dispatch(ctx: RequestContext): Reply {
-    if (ctx.path === '/oauth2/access_token') {
-      if (ctx.method !== 'POST') return { ...problem(405, 'Method Not Allowed', `Method ${ctx.method} is not allowed`), headers: { allow: 'POST' } };
-      return this.oauth.handleToken(ctx.body, ctx.nowMs);
-    }
-    if (!isApi(ctx.path)) return notFound(ctx, this.catalog.subdomain);
-    if (!this.oauth.authorize(ctx.headers.authorization, ctx.nowMs)) return unauthorized();
-    return this.route(ctx);
-  }
-
-  private async respond(res: ServerResponse, reply: Reply): Promise<void> {
-    if (this.latencyMs > 0 && !(await this.sleep(this.latencyMs))) return;
-    if (res.destroyed) return;
-    const headers: Record<string, string> = { 'x-request-id': randomBytes(8).toString('hex'), ...reply.headers };
-    let payload: string | undefined;
-    if (reply.status !== 204 && reply.body !== undefined) {
-      payload = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
-      // Exact media types, no charset: some clients compare the header as a whole string.
-      headers['content-type'] = reply.contentType ?? 'application/json';
-    }
-    res.writeHead(reply.status, headers);
-    res.end(payload);
-  }
-
-  /** Resolves true after ms, or false when the server goes down first (the answer is then never sent). */
-  private sleep(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(timer);
-        resolve(true);
-      }, ms);
-      this.pending.set(timer, resolve);
-    });
-  }
 }
-

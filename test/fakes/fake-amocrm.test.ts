@@ -1,103 +1,18 @@
-import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from './fake-amocrm';
-import { maxInAnyWindow } from './fake-amocrm/rate-limit';
+import { startFakeAmo, type FakeAmo, type FakeAmoOptions } from '../support/fake-amocrm';
+import { maxInAnyWindow } from '../support/fake-amocrm/rate-limit';
+import { eventually } from '../support/harness';
+import { call, candidate, CLIENT, login, manualClock, OAUTH_TYPE, refresh, useFakeAmo, type Res } from './amocrm-client';
 
-// The fake is exercised only over real HTTP, the way the adapter will see it.
-
-let fake: FakeAmo | undefined;
-
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
-
-/** Most tests are not about the rate limit, so they get a roomy one. */
-async function start(opts: FakeAmoOptions = {}): Promise<FakeAmo> {
-  fake = await startFakeAmo({ rateLimit: { requests: 10_000, windowMs: 1000 }, ...opts });
-  return fake;
-}
-
-interface Res {
-  status: number;
-  headers: Headers;
-  text: string;
-  // Loose on purpose: assertions below pin the shapes exactly.
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-}
-
-interface CallInit {
-  token?: string;
-  body?: unknown;
-  form?: Record<string, string>;
-  signal?: AbortSignal;
-}
-
-async function call(f: FakeAmo, method: string, path: string, init: CallInit = {}): Promise<Res> {
-  const headers: Record<string, string> = {};
-  let body: string | undefined;
-  if (init.token) headers.authorization = `Bearer ${init.token}`;
-  if (init.form) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(init.form).toString();
-  } else if (init.body !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(init.body);
-  }
-  const res = await fetch(f.url + path, { method, headers, body, signal: init.signal });
-  const text = await res.text();
-  const ct = res.headers.get('content-type') ?? '';
-  return { status: res.status, headers: res.headers, text, json: text && ct.includes('json') ? JSON.parse(text) : undefined };
-}
-
-const CLIENT = { client_id: 'cid', client_secret: 'secret', redirect_uri: 'https://example.com/cb' };
-
-async function login(f: FakeAmo): Promise<{ access: string; refresh: string }> {
-  const r = await call(f, 'POST', '/oauth2/access_token', {
-    body: { ...CLIENT, grant_type: 'authorization_code', code: f.issueCode() },
-  });
-  expect(r.status).toBe(200);
-  return { access: r.json.access_token, refresh: r.json.refresh_token };
-}
-
-async function startWithToken(opts: FakeAmoOptions = {}): Promise<{ f: FakeAmo; token: string }> {
-  const f = await start({ clientId: CLIENT.client_id, clientSecret: CLIENT.client_secret, redirectUri: CLIENT.redirect_uri, ...opts });
-  return { f, token: (await login(f)).access };
-}
-
-function candidate(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: `Отклик ${i}`,
-    created_at: 1767225600 + i,
-    request_id: `req-${i}`,
-    custom_fields_values: [
-      { field_id: 500, values: [{ value: `ext-${i}` }] },
-      { field_id: 501, values: [{ value: 'Курьер' }] },
-      { field_code: 'UTM_SOURCE', values: [{ value: 'hh' }] },
-    ],
-    _embedded: {
-      tags: [{ name: 'hh.ru' }],
-      contacts: [
-        {
-          first_name: 'Иван',
-          last_name: `Петров${i}`,
-          custom_fields_values: [
-            { field_code: 'PHONE', values: [{ value: `+7912000${String(i).padStart(4, '0')}`, enum_code: 'WORK' }] },
-            { field_code: 'EMAIL', values: [{ value: `c${i}@example.com`, enum_code: 'WORK' }] },
-          ],
-        },
-      ],
-    },
-    ...over,
-  };
-}
+const { start, startWithToken } = useFakeAmo();
 
 const OAUTH_REVOKED = {
   hint: 'Token has been revoked',
   title: 'Некорректный запрос',
-  type: 'https://developers.amocrm.ru/v3/errors/OAuthProblemJson',
+  type: OAUTH_TYPE,
   status: 401,
   detail: 'В запросе отсутствует ряд параметров или параметры невалидны',
 };
+const OAUTH_EXPIRED = { ...OAUTH_REVOKED, hint: 'Token has expired' };
 const UNAUTHORIZED = { title: 'Unauthorized', type: 'https://httpstatus.es/401', status: 401, detail: 'Invalid user name or password' };
 
 describe('OAuth', () => {
@@ -168,6 +83,58 @@ describe('OAuth', () => {
   });
 });
 
+describe('refresh-token lifetime', () => {
+  test('90 days by default: a day short of it the refresh token works, past it 401 "Token has expired"', async () => {
+    const clock = manualClock();
+    const f = await start({ clientId: CLIENT.client_id, clientSecret: CLIENT.client_secret, clock: clock.now });
+    const first = await login(f);
+    clock.advance(89 * 86400_000);
+    const r = await refresh(f, first.refresh);
+    expect(r.status).toBe(200);
+    clock.advance(90 * 86400_000);
+    const late = await refresh(f, r.json.refresh_token);
+    expect(late.status).toBe(401);
+    expect(late.headers.get('content-type')).toBe('application/problem+json');
+    expect(late.json).toEqual(OAUTH_EXPIRED);
+  });
+
+  test('by the real clock: a refresh token of a 1 s lifetime is refused once that second has passed', async () => {
+    const f = await start({ clientId: CLIENT.client_id, clientSecret: CLIENT.client_secret, refreshTtlSeconds: 1 });
+    const issuedBefore = Date.now();
+    const { refresh: token } = await login(f);
+    // Waits on the clock, not on the token: a refresh attempt would spend it while still valid.
+    await eventually(() => Date.now() > issuedBefore + 1_100, 'the refresh lifetime to pass', 5_000);
+    expect((await refresh(f, token)).json).toEqual(OAUTH_EXPIRED);
+  });
+
+  test('a refresh before expiry rotates, and the new refresh token gets a full lifetime of its own', async () => {
+    const clock = manualClock();
+    const f = await start({ clientId: CLIENT.client_id, clientSecret: CLIENT.client_secret, refreshTtlSeconds: 10, clock: clock.now });
+    const first = await login(f);
+    clock.advance(9_000);
+    const second = await refresh(f, first.refresh);
+    expect(second.status).toBe(200);
+    expect(second.json.refresh_token).not.toBe(first.refresh);
+    // 18 s after the first pair: past its lifetime, inside the second's (issued at 9 s, good until 19 s).
+    clock.advance(9_000);
+    expect((await refresh(f, first.refresh)).json).toEqual(OAUTH_EXPIRED);
+    const third = await refresh(f, second.json.refresh_token);
+    expect(third.status).toBe(200);
+    clock.advance(10_000);
+    expect((await refresh(f, third.json.refresh_token)).json).toEqual(OAUTH_EXPIRED);
+  });
+
+  test('a spent refresh token that has also expired is reported expired, as league/oauth2-server checks expiry first', async () => {
+    const clock = manualClock();
+    const f = await start({ clientId: CLIENT.client_id, clientSecret: CLIENT.client_secret, refreshTtlSeconds: 10, clock: clock.now });
+    const first = await login(f);
+    expect((await refresh(f, first.refresh)).status).toBe(200);
+    expect((await refresh(f, first.refresh)).json).toEqual(OAUTH_REVOKED);
+    clock.advance(10_000);
+    expect((await refresh(f, first.refresh)).json).toEqual(OAUTH_EXPIRED);
+  });
+});
+
 describe('bearer check', () => {
   test('401 problem+json without, with a bad and with an expired token; long-lived tokens until exp', async () => {
     const { f, token } = await startWithToken();
@@ -193,9 +160,11 @@ describe('bearer check', () => {
   });
 
   test('short accessTtlSeconds expires by the clock', async () => {
-    const { f, token } = await startWithToken({ accessTtlSeconds: 0.2 });
+    const clock = manualClock();
+    const { f, token } = await startWithToken({ accessTtlSeconds: 0.2, clock: clock.now });
+    clock.advance(199);
     expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 250));
+    clock.advance(1);
     expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(401);
   });
 });
@@ -456,50 +425,6 @@ describe('leads: plain create, patch, GET', () => {
   });
 });
 
-describe('events feed', () => {
-  test('filters by type, entity, entity_id and created_at; 204 when empty; desc order', async () => {
-    const { f, token } = await startWithToken();
-    const r = await call(f, 'POST', '/api/v4/leads/complex', { token, body: [candidate(0), candidate(1)] });
-    const [l0, l1] = r.json.map((x: { id: number }) => x.id);
-    f.setLeadStatus(l0, 1003);
-    f.setLeadStatus(l0, 142);
-    f.setLeadStatus(l1, 2003, 2000);
-    expect(() => f.setLeadStatus(l1, 9999)).toThrow();
-
-    const get = (qs: string): Promise<Res> => call(f, 'GET', `/api/v4/events${qs}`, { token });
-    const all = await get('');
-    expect(all.json._embedded.events).toHaveLength(5);
-    const ids = all.json._embedded.events.map((e: { id: string }) => e.id);
-    expect(ids).toEqual([...ids].sort().reverse());
-    expect(ids[0]).toMatch(/^[0-9a-z]{26}$/);
-
-    const changed = await get('?filter[type]=lead_status_changed');
-    expect(changed.json._embedded.events).toHaveLength(3);
-    const e = changed.json._embedded.events.find((x: { entity_id: number }) => x.entity_id === l1);
-    expect(e).toMatchObject({
-      type: 'lead_status_changed',
-      entity_type: 'lead',
-      created_by: 0,
-      value_before: [{ lead_status: { id: 1002, pipeline_id: 1000 } }],
-      value_after: [{ lead_status: { id: 2003, pipeline_id: 2000 } }],
-      _embedded: { entity: { id: l1 } },
-    });
-    expect((await get('?filter[type][]=lead_added&filter[type][]=lead_status_changed')).json._embedded.events).toHaveLength(5);
-    expect((await get('?filter[type]=lead_added,lead_status_changed&filter[entity]=lead&filter[entity_id][]=' + l0)).json._embedded.events).toHaveLength(3);
-    expect((await get('?filter[entity]=contact')).status).toBe(204);
-    const now = Math.floor(Date.now() / 1000);
-    expect((await get(`?filter[created_at]=${now - 5}`)).json._embedded.events).toHaveLength(5);
-    expect((await get(`?filter[created_at][from]=${now - 5}&filter[created_at][to]=${now + 5}`)).json._embedded.events).toHaveLength(5);
-    const none = await get(`?filter[created_at][from]=${now + 60}`);
-    expect(none.status).toBe(204);
-    expect(none.text).toBe('');
-    expect((await get('?filter[value_after][leads_statuses][0][pipeline_id]=1000&filter[value_after][leads_statuses][0][status_id]=142')).json._embedded.events).toHaveLength(1);
-    expect((await get('?limit=101')).status).toBe(422);
-    const page = await get('?limit=2&page=2');
-    expect(page.json._embedded.events.map((x: { id: string }) => x.id)).toEqual(ids.slice(2, 4));
-  });
-});
-
 describe('catalog', () => {
   test('pipelines with statuses, custom fields pages, account, 404 and 405', async () => {
     const { f, token } = await startWithToken({
@@ -553,7 +478,8 @@ describe('rate limiting and blocks', () => {
     Promise.all(Array.from({ length: n }, () => call(f, 'GET', '/api/v4/account', { token })));
 
   test('HTML 429 by default, problem+json with retry_after when switched; sliding window', async () => {
-    const { f, token } = await startWithToken({ rateLimit: { requests: 7, windowMs: 1000 } });
+    const clock = manualClock();
+    const { f, token } = await startWithToken({ rateLimit: { requests: 7, windowMs: 1000 }, clock: clock.now });
     const first = await burst(f, token, 10);
     expect(first.filter((r) => r.status === 200)).toHaveLength(7);
     const limited = first.find((r) => r.status === 429) as Res;
@@ -574,20 +500,21 @@ describe('rate limiting and blocks', () => {
     // OAuth is outside the API limit.
     expect((await call(f, 'POST', '/oauth2/access_token', { body: { ...CLIENT, grant_type: 'authorization_code', code: f.issueCode() } })).status).toBe(200);
 
-    await new Promise((r) => setTimeout(r, 1050));
+    clock.advance(1050);
     const admitted = f.requests.filter((r) => r.path === '/api/v4/account' && r.status === 200);
     expect(maxInAnyWindow(admitted.map((r) => r.at), 1000)).toBe(7);
     expect(f.stats()).toMatchObject({ rateLimited: 4, maxRequestsInWindow: 11 });
     // A sliding window: half a window after a full burst there is still no room.
-    await burst(f, token, 7);
-    await new Promise((r) => setTimeout(r, 500));
+    expect((await burst(f, token, 7)).map((r) => r.status)).toEqual(Array(7).fill(200));
+    clock.advance(999);
     expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(429);
-    await new Promise((r) => setTimeout(r, 550));
+    clock.advance(1);
     expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
   });
 
   test('repeated 429s escalate to a 403 block of everything, until unblock()', async () => {
-    const { f, token } = await startWithToken({ rateLimit: { requests: 2, windowMs: 1000 }, blockAfterViolations: 3 });
+    const clock = manualClock();
+    const { f, token } = await startWithToken({ rateLimit: { requests: 2, windowMs: 1000 }, blockAfterViolations: 3, clock: clock.now });
     // Concurrent requests may arrive in any order, so only the multiset of answers is fixed.
     const rs = await burst(f, token, 6);
     expect(rs.map((r) => r.status).sort()).toEqual([200, 200, 403, 429, 429, 429]);
@@ -599,14 +526,17 @@ describe('rate limiting and blocks', () => {
     expect(oauth.status).toBe(403);
     expect(f.stats()).toMatchObject({ rateLimited: 3, blocked: 2 });
     f.unblock();
-    await new Promise((r) => setTimeout(r, 1000));
+    clock.advance(1000);
     expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
   });
 
   test('block expires after blockDurationMs', async () => {
-    const { f, token } = await startWithToken({ rateLimit: { requests: 1, windowMs: 1000 }, blockAfterViolations: 1, blockDurationMs: 200 });
+    const clock = manualClock();
+    const { f, token } = await startWithToken({ rateLimit: { requests: 1, windowMs: 1000 }, blockAfterViolations: 1, blockDurationMs: 200, clock: clock.now });
     expect((await burst(f, token, 3)).map((r) => r.status).sort()).toEqual([200, 403, 429]);
-    await new Promise((r) => setTimeout(r, 1000));
+    clock.advance(199);
+    expect(f.isBlocked()).toBe(true);
+    clock.advance(801);
     expect(f.isBlocked()).toBe(false);
     expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
   });
@@ -619,101 +549,14 @@ describe('rate limiting and blocks', () => {
   });
 
   test('maxRequestsInAnyWindow reads the request log, with a filter', async () => {
-    const { f, token } = await startWithToken();
+    const clock = manualClock();
+    const { f, token } = await startWithToken({ clock: clock.now });
     for (let i = 0; i < 3; i++) await call(f, 'GET', '/api/v4/account', { token });
-    await new Promise((r) => setTimeout(r, 120));
+    clock.advance(120);
     await burst(f, token, 4);
     expect(f.maxRequestsInAnyWindow(100)).toBe(4);
     expect(f.maxRequestsInAnyWindow(60_000)).toBe(7);
     expect(f.maxRequestsInAnyWindow(60_000, () => true)).toBe(8); // + the token exchange
-  });
-});
-
-describe('faults', () => {
-  test('status faults answer in each dialect, then pass', async () => {
-    const { f, token } = await startWithToken();
-    f.injectFault({ type: 'status', status: 500 });
-    const e500 = await call(f, 'GET', '/api/v4/account', { token });
-    expect(e500.status).toBe(500);
-    expect(e500.json).toMatchObject({ title: 'ErrInternalServer', status: 500, trace_id: expect.any(String) });
-    expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
-
-    f.injectFault({ type: 'status', status: 402 });
-    expect((await call(f, 'GET', '/api/v4/account', { token })).json).toEqual({
-      title: 'Payment Required',
-      type: 'https://httpstatus.es/402',
-      status: 402,
-      detail: 'Payment required',
-    });
-    f.injectFault({ type: 'status', status: 403 }, { times: 2 });
-    const forbidden = await call(f, 'GET', '/api/v4/account', { token });
-    expect(forbidden.text).toContain('403 Forbidden');
-    expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(403);
-    f.injectFault({ type: 'status', status: 504, body: 'empty' });
-    const gw = await call(f, 'GET', '/api/v4/account', { token });
-    expect([gw.status, gw.text]).toEqual([504, '']);
-    f.injectFault({ type: 'status', status: 502 }, { match: { path: /oauth2/ } });
-    expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
-    const oauth = await call(f, 'POST', '/oauth2/access_token', { body: {} });
-    expect(oauth.status).toBe(502);
-    expect(f.requests.at(-1)).toMatchObject({ status: 502, fault: 'status', path: '/oauth2/access_token' });
-  });
-
-  test('reset and timeout never answer', async () => {
-    const { f, token } = await startWithToken();
-    f.injectFault({ type: 'reset' });
-    await expect(call(f, 'GET', '/api/v4/account', { token })).rejects.toThrow();
-    f.injectFault({ type: 'timeout' });
-    await expect(call(f, 'GET', '/api/v4/account', { token, signal: AbortSignal.timeout(200) })).rejects.toThrow();
-    expect((await call(f, 'GET', '/api/v4/account', { token })).status).toBe(200);
-    const faulted = f.requests.filter((r) => r.fault);
-    expect(faulted.map((r) => [r.fault, r.status])).toEqual([
-      ['reset', 0],
-      ['timeout', 0],
-    ]);
-  });
-
-  test('create-then-delay creates the lead although the client gave up', async () => {
-    const { f, token } = await startWithToken();
-    f.injectFault({ type: 'create-then-delay', ms: 400 });
-    await expect(call(f, 'POST', '/api/v4/leads/complex', { token, body: [candidate(0)], signal: AbortSignal.timeout(150) })).rejects.toThrow();
-    expect(f.leads()).toHaveLength(1);
-    f.injectFault({ type: 'create-then-delay', ms: 100 });
-    const started = Date.now();
-    const late = await call(f, 'POST', '/api/v4/leads/complex', { token, body: [candidate(1)] });
-    expect(late.status).toBe(200);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
-  });
-
-  test('shape: a 200 of the wrong shape, after doing the work', async () => {
-    const { f, token } = await startWithToken();
-    f.injectFault({ type: 'shape' });
-    const r = await call(f, 'POST', '/api/v4/leads/complex', { token, body: [candidate(0)] });
-    expect(r.status).toBe(200);
-    expect(r.json).toEqual({ _embedded: { items: [] } });
-    expect(f.leads()).toHaveLength(1);
-  });
-
-  test('504-if-batch-over: big batches time out at the gateway, small ones pass', async () => {
-    const { f, token } = await startWithToken();
-    f.injectFault({ type: '504-if-batch-over', size: 10 });
-    const big = await call(f, 'POST', '/api/v4/leads/complex', { token, body: Array.from({ length: 20 }, (_, i) => candidate(i)) });
-    expect(big.status).toBe(504);
-    expect(big.text).toContain('504 Gateway Time-out');
-    expect(f.leads()).toHaveLength(0);
-    const small = await call(f, 'POST', '/api/v4/leads/complex', { token, body: Array.from({ length: 10 }, (_, i) => candidate(i)) });
-    expect(small.status).toBe(200);
-    expect((await call(f, 'POST', '/api/v4/leads/complex', { token, body: Array.from({ length: 11 }, (_, i) => candidate(i)) })).status).toBe(504);
-    f.clearFaults();
-    expect((await call(f, 'POST', '/api/v4/leads/complex', { token, body: Array.from({ length: 11 }, (_, i) => candidate(i)) })).status).toBe(200);
-  });
-
-  test('latencyMs delays every answer', async () => {
-    const { f, token } = await startWithToken({ latencyMs: 80 });
-    const started = Date.now();
-    await call(f, 'GET', '/api/v4/account', { token });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
-    expect(f.requests.at(-1)?.durationMs).toBeGreaterThanOrEqual(75);
   });
 });
 
@@ -726,7 +569,8 @@ describe('request log and lifecycle', () => {
     expect(oauth).toMatchObject({ method: 'POST', path: '/oauth2/access_token', status: 200 });
     expect(post).toMatchObject({ method: 'POST', path: '/api/v4/leads/complex', status: 200, body: [candidate(0)] });
     expect(post.headers.authorization).toBe(`Bearer ${token}`);
-    expect(get.query).toEqual({ filter: { statuses: { 0: { pipeline_id: '1000' } }, id: ['5', '6'] } });
+    // PHP reads `[0]` as a list index, like `[]`.
+    expect(get.query).toEqual({ filter: { statuses: [{ pipeline_id: '1000' }], id: ['5', '6'] } });
     expect(get.status).toBe(204);
     expect(get.durationMs).toBeGreaterThanOrEqual(0);
   });
