@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/config/secret-ref';
+import { isReservedName, reservedNameMessage, reservedSegment } from '../../src/domain/reserved-names';
 
 /**
  * `settings:` of a client whose CRM is a home-made REST API. Everything the adapter does is described
@@ -7,11 +8,25 @@ import { secretRef } from '../../src/config/secret-ref';
  */
 
 const path = z.string().regex(/^\/[^\s]*$/, "must be a path starting with '/' (the origin comes from baseUrl)");
-const responsePath = z.string().regex(/^([A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)?$/, 'must be a dot path such as id or data.id');
+const responsePath = z
+  .string()
+  .regex(/^([A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)?$/, 'must be a dot path such as id or data.id')
+  .superRefine((p, ctx) => {
+    const reserved = reservedSegment(p);
+    if (reserved !== undefined) ctx.addIssue({ code: 'custom', message: reservedNameMessage(reserved, 'a response path segment') });
+  });
+
+/** A name the adapter uses as a key of a request body, query or header object. */
+const keyName = (what: string) =>
+  z.string().superRefine((k, ctx) => {
+    if (isReservedName(k)) ctx.addIssue({ code: 'custom', message: reservedNameMessage(k, what) });
+  });
+const fieldName = keyName('a field name');
+const headerName = keyName('a header name');
 
 const AuthNone = z.object({ type: z.literal('none') }).strict();
 const AuthHeader = z
-  .object({ type: z.literal('header'), header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name'), value: secretRef })
+  .object({ type: z.literal('header'), header: headerName.regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name'), value: secretRef })
   .strict();
 const AuthBearer = z.object({ type: z.literal('bearer'), token: secretRef }).strict();
 const AuthBasic = z.object({ type: z.literal('basic'), username: z.string().min(1), password: secretRef }).strict();
@@ -23,8 +38,8 @@ const AuthLogin = z
     login: z
       .object({
         path,
-        usernameField: z.string().default('username'),
-        passwordField: z.string().default('password'),
+        usernameField: fieldName.default('username'),
+        passwordField: fieldName.default('password'),
       })
       .strict(),
     /** Where the tokens are in the login/refresh response. */
@@ -34,12 +49,12 @@ const AuthLogin = z
     /** Used when the response names no expiry. */
     defaultTtl: z.number().int().positive().default(3600).describe('seconds'),
     refresh: z
-      .object({ path, tokenField: z.string().default('refresh_token') })
+      .object({ path, tokenField: fieldName.default('refresh_token') })
       .strict()
       .optional(),
     revoke: z.object({ path }).strict().optional(),
     /** How the access token is sent. */
-    tokenHeader: z.string().default('Authorization'),
+    tokenHeader: headerName.default('Authorization'),
     tokenPrefix: z.string().default('Bearer '),
   })
   .strict();
@@ -61,7 +76,7 @@ export const RestSettingsSchema = z
         /** Where the created record's id is in the response. */
         idPath: responsePath.default('id'),
         /** Header that carries the lead's stable idempotency key (the job id), if the CRM honours one. */
-        idempotencyHeader: z.string().optional(),
+        idempotencyHeader: headerName.optional(),
         /** A status that means "already exists" (e.g. 409), and where the existing id is in its body. */
         duplicate: z.object({ status: z.number().int(), idPath: responsePath.default('id') }).strict().optional(),
         /** Where the CRM puts its reason when it rejects a lead (defaults: the whole body). */
@@ -73,7 +88,7 @@ export const RestSettingsSchema = z
         path,
         maxSize: z.number().int().min(2).max(1000),
         /** The array is sent as { <itemsField>: [...] }; omit to send a bare array. */
-        itemsField: z.string().optional(),
+        itemsField: fieldName.optional(),
         resultsPath: responsePath.default('results'),
         resultIdPath: responsePath.default('id'),
         resultErrorPath: responsePath.default('errors'),
@@ -87,7 +102,7 @@ export const RestSettingsSchema = z
     lookup: z
       .object({
         path,
-        queryParam: z.string().default('external_id'),
+        queryParam: fieldName.default('external_id'),
         itemsPath: responsePath.default('items'),
         idPath: responsePath.default('id'),
       })

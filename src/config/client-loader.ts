@@ -1,9 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, type Document } from 'yaml';
 import { ADAPTERS, findAdapter } from '../../adapters/registry';
 import { toFieldIssues } from '../domain/zod-issues';
 import { buildClientSchema, type ClientConfig } from './client-schema';
+import { findReservedKeys } from './reserved-keys';
 
 /** One problem in one client file, as `clients check` prints it: `acme.yaml: mapping.phone: Required`. */
 export interface ClientFileError {
@@ -20,18 +21,46 @@ export function formatClientFileError(e: ClientFileError): string {
   return e.path ? `${e.file}: ${e.path}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-/** Parses and validates one client file's text. `file` is the file name, used for messages and the id check. */
+/** The first line of a YAML library message; a blown stack is said in words ops can act on. */
+function yamlMessage(message: string): string {
+  const first = message.split('\n')[0].replace(/:\s*$/, '');
+  return `YAML error: ${first.replace(/^Maximum call stack size exceeded/, 'the document is nested too deeply')}`;
+}
+
+function yamlError(name: string, message: string): ClientFileResult {
+  return { ok: false, file: name, errors: [{ file: name, path: '', message: yamlMessage(message) }] };
+}
+
+/**
+ * Parses and validates one client file's text. `file` is the file name, used for messages and the id
+ * check. Never throws: every problem comes back as a named error.
+ */
 export function parseClientFile(file: string, text: string): ClientFileResult {
   const name = basename(file);
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    // The parser recurses per nesting level; a pathologically deep file can exhaust the stack.
+    return yamlError(name, String((err as Error).message));
+  }
   if (doc.errors.length > 0) {
     return {
       ok: false,
       file: name,
-      errors: doc.errors.map((e) => ({ file: name, path: '', message: `YAML error: ${e.message.split('\n')[0].replace(/:\s*$/, '')}` })),
+      errors: doc.errors.map((e) => ({ file: name, path: '', message: yamlMessage(e.message) })),
     };
   }
-  const raw: unknown = doc.toJS();
+  // Before any JavaScript object is built from the file: a reserved key is refused, never converted.
+  const reserved = findReservedKeys(doc);
+  if (reserved.length > 0) return { ok: false, file: name, errors: reserved.map((i) => ({ file: name, ...i })) };
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // e.g. "Excessive alias count" (a billion-laughs file), a bad merge source, a stack exhausted by nesting.
+    return yamlError(name, String((err as Error).message));
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, file: name, errors: [{ file: name, path: '', message: 'the file must hold a YAML mapping (id:, name:, adapter:, …)' }] };
   }
@@ -94,3 +123,4 @@ export async function loadClientsDir(dir: string): Promise<ClientsDirResult> {
   }
   return { configs, results, errors };
 }
+

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AdapterDefinition } from '../../adapters/types';
 import { CLIENT_ID_PATTERN } from '../domain/lead';
+import { isReservedName, reservedNameMessage } from '../domain/reserved-names';
 import { duration } from './duration';
 
 /**
@@ -80,7 +81,14 @@ const CommonClientFields = {
     .strict()
     .default({ ramp: false, maxRate: 20 }),
   /** CRM status key → HRDrom funnel stage (used by progress polling). */
-  statusMap: z.record(z.string(), z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` })).default({}),
+  statusMap: z
+    .record(
+      z.string().superRefine((k, ctx) => {
+        if (isReservedName(k)) ctx.addIssue({ code: 'custom', message: reservedNameMessage(k, 'a CRM status key') });
+      }),
+      z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` }),
+    )
+    .default({}),
 };
 
 export function buildClientSchema(definitions: ReadonlyArray<AdapterDefinition<unknown, unknown>>) {
