@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/config/secret-ref';
+import { httpUrl } from '../../src/domain/http-url';
 
 /**
  * The two blocks of an amoCRM client file, each validated at load time:
@@ -27,7 +28,7 @@ const OAuthAuth = z
     clientId: z.string().trim().min(1, 'must not be empty'),
     clientSecret: secretRef,
     /** The redirect URI registered in the integration; amoCRM checks it on every token request. */
-    redirectUri: z.url({ protocol: /^https?$/, message: 'must be the redirect URL registered in the integration, e.g. https://hrdrom.ru/amocrm/oauth' }),
+    redirectUri: httpUrl('must be the redirect URL registered in the integration, e.g. https://hrdrom.ru/amocrm/oauth'),
   })
   .strict();
 
@@ -50,7 +51,7 @@ export const AmoSettingsSchema = z
     /** `acme` for https://acme.amocrm.ru. Give this or baseUrl. */
     subdomain: z.string().regex(SUBDOMAIN, 'must be the account subdomain only, e.g. acme for https://acme.amocrm.ru').optional(),
     /** The full origin, e.g. https://acme.amocrm.ru or https://acme.kommo.com (tests: the fake's http URL). */
-    baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://acme.amocrm.ru' }).optional(),
+    baseUrl: httpUrl('must be an http(s) URL such as https://acme.amocrm.ru').optional(),
     auth: AmoAuthSchema,
     /** The pipeline ("воронка") new leads go to. */
     pipelineId: positiveId('pipelineId'),

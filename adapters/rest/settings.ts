@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/config/secret-ref';
+import { httpUrl } from '../../src/domain/http-url';
 import { isReservedName, reservedNameMessage, reservedSegment } from '../../src/domain/reserved-names';
 
 /**
@@ -67,7 +68,7 @@ export type LoginAuthSettings = z.infer<typeof AuthLogin>;
 
 export const RestSettingsSchema = z
   .object({
-    baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://crm.example.com' }),
+    baseUrl: httpUrl('must be an http(s) URL such as https://crm.example.com'),
     auth: RestAuthSchema,
     create: z
       .object({
