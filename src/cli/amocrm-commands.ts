@@ -126,7 +126,7 @@ async function withClient(id: string, deps: AmocrmCommandDeps, fn: (c: OpenClien
 
 /** Resumes a client paused for credentials; a pause a person made stays (support resumes it). */
 async function resumeAfterConnect(c: OpenClient, print: (s: string) => void): Promise<void> {
-  const control = ClientControl.open(c.service.redisUrl, c.service.queuePrefix, c.ctx.clientId);
+  const control = ClientControl.open(c.service.redisUrl, c.service.queuePrefix, c.ctx.clientId, c.service.clientsDir);
   try {
     const before = await control.status();
     if (before.circuit.reason === 'manual') {

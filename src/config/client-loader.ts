@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseDocument, type Document } from 'yaml';
 import { ADAPTERS, findAdapter } from '../../adapters/registry';
@@ -124,3 +124,38 @@ export async function loadClientsDir(dir: string): Promise<ClientsDirResult> {
   return { configs, results, errors };
 }
 
+/**
+ * What `clients check [path]` reads: one client file, or a folder of them. A path that does not
+ * exist, or is neither, is reported as what it is, so a typo in a file name does not read as a
+ * broken folder. `errors` are problems with the path itself; a file's own problems are in its result.
+ */
+export async function loadClientsPath(target: string): Promise<{ results: ClientFileResult[]; errors: ClientFileError[] }> {
+  const found = await stat(target).then(
+    (st) => ({ st }),
+    (err: NodeJS.ErrnoException) => ({ code: err.code ?? 'error' }),
+  );
+  if ('code' in found) {
+    const { code } = found;
+    const why = code === 'ENOENT' ? 'not found' : code;
+    if (isClientFileName(basename(target))) {
+      return { results: [{ ok: false, file: target, errors: [{ file: target, path: '', message: `cannot read the file (${why})` }] }], errors: [] };
+    }
+    return { results: [], errors: [{ file: target, path: '', message: `cannot read it (${why}): give a client file (*.yaml, *.yml) or a folder of them` }] };
+  }
+  const { st } = found;
+  if (st.isDirectory()) {
+    const { results, errors } = await loadClientsDir(target);
+    // With results, `errors` only repeats the files' own errors; without, it is the folder's.
+    return { results, errors: results.length > 0 ? [] : errors };
+  }
+  if (st.isFile()) {
+    if (!isClientFileName(basename(target))) {
+      return {
+        results: [],
+        errors: [{ file: target, path: '', message: 'not a client file: the service reads only *.yaml and *.yml files whose names do not start with "."' }],
+      };
+    }
+    return { results: [await loadClientFile(target)], errors: [] };
+  }
+  return { results: [], errors: [{ file: target, path: '', message: 'neither a file nor a folder: give a client file (*.yaml, *.yml) or a folder of them' }] };
+}
