@@ -76,6 +76,7 @@ export async function startService(
     log,
     intakeToken: config.intakeToken,
     adminToken: config.adminToken,
+    metricsToken: config.metricsToken,
     // The shared connection queues commands while Redis is away; readiness must answer, not wait.
     ready: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 1_000).catch(() => null)) === 'PONG',
   });
