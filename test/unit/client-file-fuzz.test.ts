@@ -98,7 +98,7 @@ function check(text: string): ClientFileResult {
 // ---- generators -------------------------------------------------------------------------------
 
 const RESERVED = ['__proto__', 'constructor', 'prototype'];
-const hugeString = fc.integer({ min: 10_000, max: 60_000 }).map((n) => 'x'.repeat(n));
+const hugeString = fc.integer({ min: 10_000, max: 30_000 }).map((n) => 'x'.repeat(n));
 const keyArb = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...RESERVED, '<<') },
   {
@@ -145,7 +145,7 @@ const jsonArb: fc.Arbitrary<Json> = fc.letrec<{ value: Json }>((tie) => ({
 
 /** A value nested `depth` levels deep, written in flow style so no generator recursion is needed. */
 const deepArb = fc
-  .tuple(fc.integer({ min: 50, max: 5_000 }), fc.constantFrom('[', '{a: '), fc.constantFrom('__proto__', 'x', '1'))
+  .tuple(fc.integer({ min: 50, max: 1_500 }), fc.constantFrom('[', '{a: '), fc.constantFrom('__proto__', 'x', '1'))
   .map(([depth, open, leaf]) => `${open.repeat(depth)}${leaf}${(open === '[' ? ']' : '}').repeat(depth)}`);
 
 /** One edit of a parsed document: walk by `choices` to a node, then set, delete or rename there. */
@@ -267,17 +267,24 @@ function editLines(text: string, edits: Array<{ at: number; kind: string; indent
 }
 
 /** Random mapping entries for the REST example, mostly valid, so buildBody runs on many shapes. */
-const targetArb = fc.oneof(
-  fc.constantFrom('__proto__.x', 'a.__proto__', 'constructor.prototype.x', 'prototype', 'toString', 'x.hasOwnProperty', 'contact.phone', 'job.title', 'job'),
-  fc.array(fc.constantFrom('a', 'b', 'job', 'x', '__proto__', 'constructor', 'valueOf', '$', '-'), { minLength: 1, maxLength: 3 }).map((s) => s.join('.')),
+const sometimesHostile = <T>(usual: fc.Arbitrary<T>, hostile: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 6, arbitrary: usual }, { weight: 1, arbitrary: hostile });
+const targetArb = sometimesHostile(
+  fc.array(fc.constantFrom('a', 'b', 'job', 'x', 'contact', 'phone', '$', '-'), { minLength: 1, maxLength: 3 }).map((s) => s.join('.')),
+  fc.constantFrom('__proto__.x', 'a.__proto__', 'constructor.prototype.x', 'prototype', 'toString', 'x.hasOwnProperty', 'valueOf.x'),
 );
+const mapKeyArb = sometimesHostile(fc.string({ maxLength: 8 }), fc.constantFrom(...RESERVED, '<<', 'toString'));
 const specArb: fc.Arbitrary<Json> = fc.oneof(
-  fc.constantFrom(...LEAD_PATHS, 'extra.shift', 'extra.k', 'extra.__proto__', 'extra.constructor'),
-  fc.record({ from: fc.constantFrom('extra.k', 'extra.c', 'source.channel', 'extra.__proto__'), map: fc.dictionary(keyArb, scalarArb, { maxKeys: 3 }) as fc.Arbitrary<Json>, default: scalarArb }),
-  fc.record({ const: fc.oneof(scalarArb, fc.dictionary(keyArb, scalarArb, { maxKeys: 3 }) as fc.Arbitrary<Json>) }),
-  fc.record({ template: fc.constantFrom('{{candidate.lastName}} {{candidate.firstName}}', '{{extra.constructor}}', '{{extra.k}}', 'literal') }),
+  sometimesHostile(fc.constantFrom(...LEAD_PATHS, 'extra.shift', 'extra.k', 'extra.c'), fc.constantFrom('extra.__proto__', 'extra.constructor', 'extra.toString')),
+  fc.record({
+    from: sometimesHostile(fc.constantFrom('extra.k', 'extra.c', 'source.channel'), fc.constant('extra.__proto__')),
+    map: fc.dictionary(mapKeyArb, scalarArb, { maxKeys: 3 }) as fc.Arbitrary<Json>,
+    default: scalarArb,
+  }),
+  fc.record({ const: fc.oneof(scalarArb, fc.dictionary(mapKeyArb, scalarArb, { maxKeys: 3 }) as fc.Arbitrary<Json>) }),
+  fc.record({ template: sometimesHostile(fc.constantFrom('{{candidate.lastName}} {{candidate.firstName}}', '{{extra.k}}', 'literal'), fc.constant('{{extra.constructor}}')) }),
 );
-const mappingArb = fc.dictionary(targetArb, specArb, { minKeys: 1, maxKeys: 6 });
+const mappingArb = fc.dictionary(targetArb, specArb, { minKeys: 1, maxKeys: 5 });
 
 // ---- properties -------------------------------------------------------------------------------
 
@@ -323,7 +330,8 @@ describe('client file loader under random input (fast-check)', () => {
       }),
       { numRuns: RUNS },
     );
-    // The property is only worth something if buildBody actually ran on a good share of the runs.
-    expect(accepted).toBeGreaterThan(RUNS / 10);
+    // The property is only worth something if buildBody actually ran on a good share of the runs
+    // (about half are accepted; a quarter is far below any plausible draw).
+    expect(accepted).toBeGreaterThan(RUNS / 4);
   });
 });
