@@ -76,30 +76,44 @@ export async function startService(
     log,
     intakeToken: config.intakeToken,
     adminToken: config.adminToken,
+    metricsToken: config.metricsToken,
     // The shared connection queues commands while Redis is away; readiness must answer, not wait.
     ready: async () => redis.status === 'ready' && (await withTimeout(redis.ping(), 1_000).catch(() => null)) === 'PONG',
   });
-  const url = await app.listen({ port: config.httpPort, host: config.httpHost });
-  log.info({ url, roles }, 'http server listening');
 
   let closing: Promise<void> | null = null;
-  return {
-    url,
-    supervisor,
-    producer,
-    metrics,
-    log,
-    close() {
-      closing ??= (async () => {
-        await app.close();
-        if (supervisor) await supervisor.close();
-        await producer.close();
-        if (redis.status === 'ready') await withTimeout(redis.quit(), 2_000).catch(() => redis.disconnect());
-        else redis.disconnect();
-      })();
-      return closing;
-    },
-  };
+  const close = () =>
+    (closing ??= (async () => {
+      await app.close();
+      if (supervisor) await supervisor.close();
+      await producer.close();
+      if (redis.status === 'ready') await withTimeout(redis.quit(), 2_000).catch(() => redis.disconnect());
+      else redis.disconnect();
+    })());
+
+  let url: string;
+  try {
+    url = await app.listen({ port: config.httpPort, host: config.httpHost });
+  } catch (err) {
+    // Without this, the workers and Redis connections already open would keep a process that has
+    // no HTTP side (no health, no metrics, no intake) alive and looking healthy to nobody.
+    await close();
+    throw listenError(err, config);
+  }
+  log.info({ url, roles }, 'http server listening');
+
+  return { url, supervisor, producer, metrics, log, close };
+}
+
+function listenError(err: unknown, config: ServiceConfig): LeadExportError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${config.httpHost}:${config.httpPort}`;
+  if (code === 'EADDRINUSE') {
+    return new LeadExportError('config', `HTTP_PORT ${config.httpPort} is already in use on ${config.httpHost} (another lead-export serve?): stop that process or set another HTTP_PORT`);
+  }
+  if (code === 'EACCES') return new LeadExportError('config', `HTTP_PORT ${config.httpPort}: permission denied (ports below 1024 need privileges); set another HTTP_PORT`);
+  if (code === 'EADDRNOTAVAIL') return new LeadExportError('config', `HTTP_HOST ${config.httpHost} is not an address of this machine; set another HTTP_HOST`);
+  return new LeadExportError('config', `cannot listen on ${where} (HTTP_HOST:HTTP_PORT): ${code ?? (err as Error).message}`);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/domain/secret-ref';
 import { duration } from '../../src/domain/duration';
+import { httpUrl } from '../../src/domain/http-url';
 
 /**
  * The two blocks of an amoCRM client file, each validated at load time:
@@ -28,7 +29,7 @@ const OAuthAuth = z
     clientId: z.string().trim().min(1, 'must not be empty'),
     clientSecret: secretRef,
     /** The redirect URI registered in the integration; amoCRM checks it on every token request. */
-    redirectUri: z.url({ protocol: /^https?$/, message: 'must be the redirect URL registered in the integration, e.g. https://hrdrom.ru/amocrm/oauth' }),
+    redirectUri: httpUrl('must be the redirect URL registered in the integration, e.g. https://hrdrom.ru/amocrm/oauth'),
     /**
      * How long amoCRM keeps an unused refresh token (3 months). The tokens are refreshed after a third
      * of it, whatever the traffic, so a client without leads for months keeps its access.
@@ -56,7 +57,7 @@ export const AmoSettingsSchema = z
     /** `acme` for https://acme.amocrm.ru. Give this or baseUrl. */
     subdomain: z.string().regex(SUBDOMAIN, 'must be the account subdomain only, e.g. acme for https://acme.amocrm.ru').optional(),
     /** The full origin, e.g. https://acme.amocrm.ru or https://acme.kommo.com (tests: the fake's http URL). */
-    baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://acme.amocrm.ru' }).optional(),
+    baseUrl: httpUrl('must be an http(s) URL such as https://acme.amocrm.ru').optional(),
     auth: AmoAuthSchema,
     /** The pipeline ("воронка") new leads go to. */
     pipelineId: positiveId('pipelineId'),

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/domain/secret-ref';
+import { httpUrl } from '../../src/domain/http-url';
+import { isReservedName, reservedNameMessage, reservedSegment } from '../../src/domain/reserved-names';
 
 /**
  * `settings:` of a client whose CRM is a home-made REST API. Everything the adapter does is described
@@ -7,14 +9,28 @@ import { secretRef } from '../../src/domain/secret-ref';
  */
 
 const path = z.string().regex(/^\/[^\s]*$/, "must be a path starting with '/' (the origin comes from baseUrl)");
-const responsePath = z.string().regex(/^([A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)?$/, 'must be a dot path such as id or data.id');
+const responsePath = z
+  .string()
+  .regex(/^([A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)?$/, 'must be a dot path such as id or data.id')
+  .superRefine((p, ctx) => {
+    const reserved = reservedSegment(p);
+    if (reserved !== undefined) ctx.addIssue({ code: 'custom', message: reservedNameMessage(reserved, 'a response path segment') });
+  });
+
+/** A name the adapter uses as a key of a request body, query or header object. */
+const keyName = (what: string) =>
+  z.string().superRefine((k, ctx) => {
+    if (isReservedName(k)) ctx.addIssue({ code: 'custom', message: reservedNameMessage(k, what) });
+  });
+const fieldName = keyName('a field name');
+const headerName = keyName('a header name');
 const queryValue = z.union([z.string(), z.number(), z.boolean()]);
 /** Constant fields sent along (e.g. `client_id`, `grant_type`): never secrets, which go in their own fields. */
-const constFields = z.record(z.string().regex(/^[A-Za-z0-9_.$-]+$/, 'field names are letters, digits, _ . $ -'), queryValue);
+const constFields = z.record(fieldName.regex(/^[A-Za-z0-9_.$-]+$/, 'field names are letters, digits, _ . $ -'), queryValue);
 
 const AuthNone = z.object({ type: z.literal('none') }).strict();
 const AuthHeader = z
-  .object({ type: z.literal('header'), header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name'), value: secretRef })
+  .object({ type: z.literal('header'), header: headerName.regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name'), value: secretRef })
   .strict();
 const AuthBearer = z.object({ type: z.literal('bearer'), token: secretRef }).strict();
 const AuthBasic = z.object({ type: z.literal('basic'), username: z.string().min(1), password: secretRef }).strict();
@@ -26,8 +42,8 @@ const AuthLogin = z
     login: z
       .object({
         path,
-        usernameField: z.string().default('username'),
-        passwordField: z.string().default('password'),
+        usernameField: fieldName.default('username'),
+        passwordField: fieldName.default('password'),
         /** Other constant fields of the login body. */
         fields: constFields.default({}),
       })
@@ -41,7 +57,7 @@ const AuthLogin = z
     /** Used when the response names no expiry, in seconds. */
     defaultTtl: z.number().int().positive().default(3600),
     refresh: z
-      .object({ path, tokenField: z.string().default('refresh_token'), fields: constFields.default({}) })
+      .object({ path, tokenField: fieldName.default('refresh_token'), fields: constFields.default({}) })
       .strict()
       .optional(),
     /**
@@ -50,11 +66,11 @@ const AuthLogin = z
      * (servers that need it to end the session), next to constant `fields`.
      */
     revoke: z
-      .object({ path, refreshTokenField: z.string().optional(), fields: constFields.default({}) })
+      .object({ path, refreshTokenField: fieldName.optional(), fields: constFields.default({}) })
       .strict()
       .optional(),
     /** How the access token is sent. */
-    tokenHeader: z.string().default('Authorization'),
+    tokenHeader: headerName.default('Authorization'),
     tokenPrefix: z.string().default('Bearer '),
   })
   .strict();
@@ -78,7 +94,7 @@ const DuplicateAnswer = z
 
 export const RestSettingsSchema = z
   .object({
-    baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL such as https://crm.example.com' }),
+    baseUrl: httpUrl('must be an http(s) URL such as https://crm.example.com'),
     auth: RestAuthSchema,
     create: z
       .object({
@@ -87,7 +103,7 @@ export const RestSettingsSchema = z
         /** Where the created record's id is in the response. */
         idPath: responsePath.default('id'),
         /** Header that carries the lead's stable idempotency key (the same on every attempt), if the CRM honours one. */
-        idempotencyHeader: z.string().optional(),
+        idempotencyHeader: headerName.optional(),
         /** How the CRM answers a create of a record it already has: counted as delivered (existing). */
         duplicate: DuplicateAnswer.optional(),
         /** Where the CRM puts its reason when it rejects a lead (defaults: the whole body). */
@@ -99,7 +115,7 @@ export const RestSettingsSchema = z
         path,
         maxSize: z.number().int().min(2).max(1000),
         /** The array is sent as { <itemsField>: [...] }; omit to send a bare array. */
-        itemsField: z.string().optional(),
+        itemsField: fieldName.optional(),
         resultsPath: responsePath.default('results'),
         /**
          * Where each result echoes the lead's HRDrom id (e.g. external_id): results are matched to
@@ -119,9 +135,9 @@ export const RestSettingsSchema = z
     lookup: z
       .object({
         path,
-        queryParam: z.string().default('external_id'),
+        queryParam: fieldName.default('external_id'),
         /** Other constant query parameters the search needs (fields, limit, …). */
-        query: z.record(z.string(), queryValue).default({}),
+        query: z.record(fieldName, queryValue).default({}),
         itemsPath: responsePath.default('items'),
         idPath: responsePath.default('id'),
         /**

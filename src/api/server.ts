@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { leadJsonSchema } from '../domain/lead';
 import { openApiDocument } from './openapi';
+import { bearerMatches } from './auth';
 import type { Supervisor } from '../delivery/supervisor';
 import type { Logger } from '../logging/logger';
 import type { Metrics } from '../observability/metrics';
@@ -16,6 +17,8 @@ export interface ServerDeps {
   log: Logger;
   intakeToken: string;
   adminToken: string;
+  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`: the metrics name every client. */
+  metricsToken?: string;
   /** Readiness: true while Redis answers. */
   ready: () => Promise<boolean>;
 }
@@ -34,7 +37,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => ((await deps.ready()) ? { ready: true } : reply.code(503).send({ ready: false })));
-  app.get('/metrics', async (_req, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+  app.get('/metrics', async (req, reply) => {
+    if (deps.metricsToken && !bearerMatches(req.headers.authorization, deps.metricsToken)) {
+      return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <METRICS_TOKEN>' });
+    }
+    return reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
   app.get('/v1/schema/lead', async () => leadJsonSchema());
   app.get('/v1/openapi.json', async () => openApiDocument());
   if (deps.producer) registerIntakeRoutes(app, { ...deps, producer: deps.producer });

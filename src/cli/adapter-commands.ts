@@ -89,7 +89,7 @@ function commandContext(c: OpenClient, deps: CliDeps): AdapterCommandContext {
 /** Resumes a client paused for credentials; a pause a person made stays (support resumes it). */
 async function resumeAfterReconnect(c: OpenClient): Promise<string[]> {
   const id = c.config.id;
-  const control = ClientControl.open(c.service.redisUrl, c.service.queuePrefix, id);
+  const control = ClientControl.open(c.service.redisUrl, c.service.queuePrefix, id, c.service.clientsDir);
   try {
     const before = await control.status();
     if (before.circuit.reason === 'manual') {

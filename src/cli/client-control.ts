@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { connectRedis } from '../queue/redis-connection';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -18,15 +19,17 @@ export class ClientControl {
     private readonly redis: Redis,
     private readonly keys: Keys,
     readonly clientId: string,
+    private readonly clientsDir: string,
   ) {
     this.queue = new Queue(keys.deliveryQueue(clientId), { connection: redis, prefix: keys.prefix });
     this.breaker = new CircuitBreaker(redis, keys.flow(clientId).circuit, DEFAULT_CIRCUIT_OPTIONS);
   }
 
-  static open(redisUrl: string, prefix: string, clientId: string): ClientControl {
+  /** `clientsDir` (CLIENTS_DIR) is only named in messages: the CLI does not read client files here. */
+  static open(redisUrl: string, prefix: string, clientId: string, clientsDir: string): ClientControl {
     const redis = connectRedis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000, enableOfflineQueue: true });
     redis.on('error', () => undefined);
-    return new ClientControl(redis, new Keys(prefix), clientId);
+    return new ClientControl(redis, new Keys(prefix), clientId, clientsDir);
   }
 
   /** Refuses a client the service has never loaded: a typo must not print a calm row of zeros. */
@@ -34,7 +37,8 @@ export class ClientControl {
     if ((await this.redis.hexists(this.keys.knownClients(), this.clientId)) === 1) return;
     // A client whose file was removed keeps its jobs: support must still reach them.
     if ((await this.queue.count()) > 0 || (await this.queue.getFailedCount()) > 0) return;
-    throw new LeadExportError('not_found', `unknown client '${this.clientId}': no running service has loaded config/clients/${this.clientId}.yaml and its queue is empty`);
+    const file = join(this.clientsDir, `${this.clientId}.yaml`);
+    throw new LeadExportError('not_found', `unknown client '${this.clientId}': no running service has loaded ${file} (CLIENTS_DIR) and its queue is empty`);
   }
 
   async status(): Promise<{ clientId: string; paused: boolean; circuit: CircuitState; counts: Record<string, number> }> {

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { formatClientFileError, loadClientFile, loadClientsDir } from '../config/client-loader';
+import { formatClientFileError, loadClientsPath } from '../config/client-loader';
 import { loadServiceConfig, type ServiceConfig } from '../config/service-config';
 import { LeadExportError } from '../domain/errors';
 import { CLIENT_ID_PATTERN, leadJsonSchema } from '../domain/lead';
@@ -77,10 +77,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
         return;
       }
       const target = path ?? env.CLIENTS_DIR ?? 'config/clients';
-      const { stat } = await import('node:fs/promises');
-      const isFile = await stat(target).then((s) => s.isFile()).catch(() => false);
-      const results = isFile ? [await loadClientFile(target)] : (await loadClientsDir(target)).results;
-      const dirErrors = isFile ? [] : (await loadClientsDir(target)).errors.filter((e) => e.file === target);
+      const { results, errors: dirErrors } = await loadClientsPath(target);
       let bad = dirErrors.length;
       for (const e of dirErrors) io.err(`${formatClientFileError(e)}\n`);
       for (const r of results) {
@@ -98,7 +95,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
   /** Support commands act on a client a service knows (or whose jobs remain), so a typo is an error. */
   const withControl = async (clientId: string, fn: (c: ClientControl) => Promise<void>) => {
     const cfg = serviceConfig();
-    const c = ClientControl.open(cfg.redisUrl, cfg.queuePrefix, clientId);
+    const c = ClientControl.open(cfg.redisUrl, cfg.queuePrefix, clientId, cfg.clientsDir);
     try {
       await c.assertKnown();
       await fn(c);

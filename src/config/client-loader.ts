@@ -1,9 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, type Document } from 'yaml';
 import { ADAPTERS, findAdapter } from '../../adapters/registry';
 import { toFieldIssues } from '../domain/zod-issues';
 import { buildClientSchema, type ClientConfig } from './client-schema';
+import { findReservedKeys } from './reserved-keys';
 
 /** One problem in one client file, as `clients check` prints it: `acme.yaml: mapping.phone: Required`. */
 export interface ClientFileError {
@@ -20,18 +21,46 @@ export function formatClientFileError(e: ClientFileError): string {
   return e.path ? `${e.file}: ${e.path}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-/** Parses and validates one client file's text. `file` is the file name, used for messages and the id check. */
+/** The first line of a YAML library message; a blown stack is said in words ops can act on. */
+function yamlMessage(message: string): string {
+  const first = message.split('\n')[0].replace(/:\s*$/, '');
+  return `YAML error: ${first.replace(/^Maximum call stack size exceeded/, 'the document is nested too deeply')}`;
+}
+
+function yamlError(name: string, message: string): ClientFileResult {
+  return { ok: false, file: name, errors: [{ file: name, path: '', message: yamlMessage(message) }] };
+}
+
+/**
+ * Parses and validates one client file's text. `file` is the file name, used for messages and the id
+ * check. Never throws: every problem comes back as a named error.
+ */
 export function parseClientFile(file: string, text: string): ClientFileResult {
   const name = basename(file);
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    // The parser recurses per nesting level; a pathologically deep file can exhaust the stack.
+    return yamlError(name, String((err as Error).message));
+  }
   if (doc.errors.length > 0) {
     return {
       ok: false,
       file: name,
-      errors: doc.errors.map((e) => ({ file: name, path: '', message: `YAML error: ${e.message.split('\n')[0].replace(/:\s*$/, '')}` })),
+      errors: doc.errors.map((e) => ({ file: name, path: '', message: yamlMessage(e.message) })),
     };
   }
-  const raw: unknown = doc.toJS();
+  // Before any JavaScript object is built from the file: a reserved key is refused, never converted.
+  const reserved = findReservedKeys(doc);
+  if (reserved.length > 0) return { ok: false, file: name, errors: reserved.map((i) => ({ file: name, ...i })) };
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // e.g. "Excessive alias count" (a billion-laughs file), a bad merge source, a stack exhausted by nesting.
+    return yamlError(name, String((err as Error).message));
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, file: name, errors: [{ file: name, path: '', message: 'the file must hold a YAML mapping (id:, name:, adapter:, …)' }] };
   }
@@ -93,4 +122,40 @@ export async function loadClientsDir(dir: string): Promise<ClientsDirResult> {
     else errors.push(...r.errors);
   }
   return { configs, results, errors };
+}
+
+/**
+ * What `clients check [path]` reads: one client file, or a folder of them. A path that does not
+ * exist, or is neither, is reported as what it is, so a typo in a file name does not read as a
+ * broken folder. `errors` are problems with the path itself; a file's own problems are in its result.
+ */
+export async function loadClientsPath(target: string): Promise<{ results: ClientFileResult[]; errors: ClientFileError[] }> {
+  const found = await stat(target).then(
+    (st) => ({ st }),
+    (err: NodeJS.ErrnoException) => ({ code: err.code ?? 'error' }),
+  );
+  if ('code' in found) {
+    const { code } = found;
+    const why = code === 'ENOENT' ? 'not found' : code;
+    if (isClientFileName(basename(target))) {
+      return { results: [{ ok: false, file: target, errors: [{ file: target, path: '', message: `cannot read the file (${why})` }] }], errors: [] };
+    }
+    return { results: [], errors: [{ file: target, path: '', message: `cannot read it (${why}): give a client file (*.yaml, *.yml) or a folder of them` }] };
+  }
+  const { st } = found;
+  if (st.isDirectory()) {
+    const { results, errors } = await loadClientsDir(target);
+    // With results, `errors` only repeats the files' own errors; without, it is the folder's.
+    return { results, errors: results.length > 0 ? [] : errors };
+  }
+  if (st.isFile()) {
+    if (!isClientFileName(basename(target))) {
+      return {
+        results: [],
+        errors: [{ file: target, path: '', message: 'not a client file: the service reads only *.yaml and *.yml files whose names do not start with "."' }],
+      };
+    }
+    return { results: [await loadClientFile(target)], errors: [] };
+  }
+  return { results: [], errors: [{ file: target, path: '', message: 'neither a file nor a folder: give a client file (*.yaml, *.yml) or a folder of them' }] };
 }

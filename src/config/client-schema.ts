@@ -3,6 +3,7 @@ import type { AdapterDefinition } from '../../adapters/types';
 import { CLIENT_ID_PATTERN } from '../domain/lead';
 import { duration } from '../domain/duration';
 import { FUNNEL_STAGES } from '../domain/progress';
+import { isReservedName, reservedNameMessage } from '../domain/reserved-names';
 
 /**
  * The schema of one client file (config/clients/<id>.yaml). The common part — limits, batching,
@@ -87,7 +88,14 @@ const CommonClientFields = {
     .strict()
     .default({ ramp: false, maxRate: 20 }),
   /** CRM status key → HRDrom funnel stage (used by progress polling); the stages are the write-back contract's. */
-  statusMap: z.record(z.string(), z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` })).default({}),
+  statusMap: z
+    .record(
+      z.string().superRefine((k, ctx) => {
+        if (isReservedName(k)) ctx.addIssue({ code: 'custom', message: reservedNameMessage(k, 'a CRM status key') });
+      }),
+      z.enum(FUNNEL_STAGES, { message: `must be one of ${FUNNEL_STAGES.join(', ')}` }),
+    )
+    .default({}),
 };
 
 export function buildClientSchema(definitions: ReadonlyArray<AdapterDefinition<unknown, unknown>>) {

@@ -50,6 +50,13 @@ const schema = {
   clientsDir: { doc: 'Folder of client config files', format: String, default: 'config/clients', env: 'CLIENTS_DIR' },
   intakeToken: { doc: 'Bearer token HRDrom core sends to POST /v1/leads', format: 'token', default: '', env: 'INTAKE_TOKEN', sensitive: true },
   adminToken: { doc: 'Bearer token for the admin API', format: 'token', default: '', env: 'ADMIN_TOKEN', sensitive: true },
+  metricsToken: {
+    doc: 'Bearer token GET /metrics requires; empty = /metrics is open to anyone who reaches HTTP_HOST:HTTP_PORT',
+    format: 'token',
+    default: '',
+    env: 'METRICS_TOKEN',
+    sensitive: true,
+  },
   hrdromUrl: { doc: 'Base URL of HRDrom core (progress write-back)', format: 'optional-url', default: '', env: 'HRDROM_URL' },
   hrdromToken: { doc: 'Token for HRDrom core', format: String, default: '', env: 'HRDROM_TOKEN', sensitive: true },
   logLevel: {
@@ -95,6 +102,7 @@ export interface ServiceConfig {
   clientsDir: string;
   intakeToken: string;
   adminToken: string;
+  metricsToken: string;
   hrdromUrl: string;
   hrdromToken: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -129,7 +137,34 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env, override
       .join('; ');
     throw new LeadExportError('config', `invalid service configuration: ${msg}`);
   }
-  return cfg.getProperties();
+  const config = cfg.getProperties();
+  assertDistinctTokens(config);
+  return config;
+}
+
+/**
+ * Each token opens one door. Two equal tokens merge the doors: INTAKE_TOKEN = ADMIN_TOKEN makes every
+ * intake caller an admin, and a scraper holding METRICS_TOKEN could send leads or pause clients.
+ * The message names the variables, never the values.
+ */
+function assertDistinctTokens(config: Pick<ServiceConfig, 'intakeToken' | 'adminToken' | 'metricsToken'>): void {
+  const tokens: Array<[string, string]> = [
+    ['INTAKE_TOKEN', config.intakeToken],
+    ['ADMIN_TOKEN', config.adminToken],
+    ['METRICS_TOKEN', config.metricsToken],
+  ];
+  const clashes: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    for (let j = i + 1; j < tokens.length; j++) {
+      if (tokens[i][1] !== '' && tokens[i][1] === tokens[j][1]) clashes.push(`${tokens[i][0]} and ${tokens[j][0]}`);
+    }
+  }
+  if (clashes.length > 0) {
+    throw new LeadExportError(
+      'config',
+      `invalid service configuration: ${clashes.join('; ')} have the same value: give each its own token, or whoever holds one can use the other's API`,
+    );
+  }
 }
 
 export function serviceConfigDocs(): Array<{ env: string; doc: string; default: unknown }> {

@@ -28,5 +28,7 @@ function joinPath(prefix: string, path: string): string {
 function humanMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return 'Required';
   if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}: check the spelling`;
+  // A bad record key: zod's own text is "Invalid key in record"; the key schema's messages say why.
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) return issue.issues.map((i) => i.message).join('; ');
   return issue.message;
 }
