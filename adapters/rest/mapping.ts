@@ -23,6 +23,8 @@ export const LEAD_PATHS = [
   'candidate.lastName',
   'candidate.middleName',
   'candidate.phone',
+  'candidate.phoneExtension',
+  'candidate.otherPhones',
   'candidate.email',
   'candidate.city',
   'vacancy.id',

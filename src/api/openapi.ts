@@ -16,7 +16,12 @@ export function openApiDocument(): Record<string, unknown> {
       status: { enum: ['accepted', 'duplicate', 'invalid', 'unknown_client'] },
       leadId: { type: 'string' },
       jobId: { type: 'string', description: '<clientId>.<leadId>' },
-      errors: { type: 'array', items: fieldError },
+      errors: { type: 'array', items: fieldError, description: 'why the lead was refused' },
+      warnings: {
+        type: 'array',
+        items: fieldError,
+        description: 'what intake repaired in the lead, or which unreadable optional field it left out; the lead was accepted (or was a duplicate) all the same',
+      },
     },
   };
   const batchResponse = {

@@ -2,7 +2,7 @@ import { connectRedis } from './redis-connection';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { LeadExportError, type FieldIssue } from '../domain/errors';
-import { leadJobId, parseLead, type LeadV1 } from '../domain/lead';
+import { leadJobId, parseLead, type Clock, type LeadV1 } from '../domain/lead';
 import { DELIVERY_JOB_NAME, deliveryJobOptions, type DeliveryJobData } from './delivery-job';
 import { Keys } from './keys';
 
@@ -17,10 +17,11 @@ import { Keys } from './keys';
  *    e.g. long after delivery, when completed jobs have been removed.
  */
 
+/** `warnings`: what intake repaired or left out of the lead (see parseLead); empty when nothing. */
 export type EnqueueResult =
-  | { index: number; status: 'accepted'; clientId: string; leadId: string; jobId: string }
-  | { index: number; status: 'duplicate'; clientId: string; leadId: string; jobId: string }
-  | { index: number; status: 'invalid'; issues: FieldIssue[] }
+  | { index: number; status: 'accepted'; clientId: string; leadId: string; jobId: string; warnings: FieldIssue[] }
+  | { index: number; status: 'duplicate'; clientId: string; leadId: string; jobId: string; warnings: FieldIssue[] }
+  | { index: number; status: 'invalid'; issues: FieldIssue[]; warnings: FieldIssue[] }
   | { index: number; status: 'unknown_client'; clientId: string; leadId?: string };
 
 export interface LeadProducerOptions {
@@ -32,6 +33,8 @@ export interface LeadProducerOptions {
   isKnownClient?: (clientId: string) => boolean | Promise<boolean>;
   /** How long an accepted lead id is remembered (default 90 days). */
   idempotencyTtlDays?: number;
+  /** Clock for the lead's date checks and `acceptedAt` (default Date.now); tests inject one. */
+  now?: Clock;
 }
 
 /** Redis is unreachable: nothing was accepted. HTTP intake answers 503. */
@@ -44,6 +47,8 @@ export class IntakeUnavailableError extends LeadExportError {
 
 export const MAX_BATCH = 1000;
 
+type Item = { index: number; lead: LeadV1; warnings: FieldIssue[] };
+
 export class LeadProducer {
   private readonly redis: Redis;
   private readonly ownsRedis: boolean;
@@ -51,9 +56,11 @@ export class LeadProducer {
   private readonly queues = new Map<string, Queue<DeliveryJobData, unknown, string>>();
   private readonly ttlSeconds: number;
   private readonly knownCache = new Map<string, { known: boolean; at: number }>();
+  private readonly now: Clock;
 
   constructor(private readonly opts: LeadProducerOptions) {
     this.keys = new Keys(opts.prefix ?? 'le');
+    this.now = opts.now ?? Date.now;
     this.ttlSeconds = Math.round((opts.idempotencyTtlDays ?? 90) * 86_400);
     if (typeof opts.connection === 'string') {
       // Fail fast when Redis is down: no offline queue, one retry, short timeouts — never hang a caller.
@@ -89,16 +96,16 @@ export class LeadProducer {
       throw new LeadExportError('validation', `at most ${MAX_BATCH} leads per call, got ${leads.length}`);
     }
     const results: EnqueueResult[] = new Array(leads.length);
-    const valid: Array<{ index: number; lead: LeadV1 }> = [];
+    const valid: Item[] = [];
     leads.forEach((input, index) => {
-      const parsed = parseLead(input);
-      if (parsed.ok) valid.push({ index, lead: parsed.lead });
-      else results[index] = { index, status: 'invalid', issues: parsed.issues };
+      const parsed = parseLead(input, { now: this.now });
+      if (parsed.ok) valid.push({ index, lead: parsed.lead, warnings: parsed.warnings });
+      else results[index] = { index, status: 'invalid', issues: parsed.issues, warnings: parsed.warnings };
     });
 
     try {
       await this.connected();
-      const byClient = new Map<string, Array<{ index: number; lead: LeadV1 }>>();
+      const byClient = new Map<string, Item[]>();
       for (const v of valid) {
         const list = byClient.get(v.lead.clientId) ?? [];
         list.push(v);
@@ -118,36 +125,36 @@ export class LeadProducer {
     return results;
   }
 
-  private async enqueueForClient(clientId: string, items: Array<{ index: number; lead: LeadV1 }>, results: EnqueueResult[]): Promise<void> {
+  private async enqueueForClient(clientId: string, items: Item[], results: EnqueueResult[]): Promise<void> {
     const seenKeys = items.map(({ lead }) => this.keys.seen(clientId, lead.leadId));
     const seen = await this.redis.mget(...seenKeys);
-    const fresh: Array<{ index: number; lead: LeadV1; jobId: string }> = [];
+    const fresh: Array<Item & { jobId: string }> = [];
     const inThisCall = new Set<string>();
-    items.forEach(({ index, lead }, i) => {
+    items.forEach(({ index, lead, warnings }, i) => {
       const jobId = leadJobId(clientId, lead.leadId);
       if (seen[i] !== null || inThisCall.has(lead.leadId)) {
-        results[index] = { index, status: 'duplicate', clientId, leadId: lead.leadId, jobId };
+        results[index] = { index, status: 'duplicate', clientId, leadId: lead.leadId, jobId, warnings };
       } else {
         inThisCall.add(lead.leadId);
-        fresh.push({ index, lead, jobId });
+        fresh.push({ index, lead, warnings, jobId });
       }
     });
     if (fresh.length === 0) return;
 
     // The job goes in first and the `seen` mark second: if Redis fails in between, the caller gets an
     // error and sends again, and the repeat is a no-op on the job id — nothing is lost, nothing doubled.
-    const acceptedAt = Date.now();
+    const acceptedAt = this.now();
     await this.queue(clientId).addBulk(
       fresh.map(({ lead, jobId }) => ({ name: DELIVERY_JOB_NAME, data: { lead, acceptedAt }, opts: deliveryJobOptions(jobId) })),
     );
     const pipe = this.redis.pipeline();
     for (const { lead } of fresh) pipe.set(this.keys.seen(clientId, lead.leadId), String(acceptedAt), 'EX', this.ttlSeconds, 'NX');
     const marks = (await pipe.exec()) ?? [];
-    fresh.forEach(({ index, lead, jobId }, i) => {
+    fresh.forEach(({ index, lead, warnings, jobId }, i) => {
       const [err, ok] = marks[i] ?? [new Error('no reply'), null];
       if (err) throw err;
       // A concurrent call marked it first: that call reports it accepted, this one a duplicate.
-      results[index] = { index, status: ok === 'OK' ? 'accepted' : 'duplicate', clientId, leadId: lead.leadId, jobId };
+      results[index] = { index, status: ok === 'OK' ? 'accepted' : 'duplicate', clientId, leadId: lead.leadId, jobId, warnings };
     });
   }
 
