@@ -9,7 +9,8 @@ import { bearerMatches } from './auth';
  * POST /v1/leads — one lead (an object) or up to 1,000 (an array).
  *
  *  202  every lead accepted or duplicate; `results[i]` per lead, with `warnings` when intake
- *       repaired the lead or left an unreadable optional field out.
+ *       repaired the lead or left an unreadable optional field out, `replaced` when it replaced a
+ *       failed delivery of the same lead.
  *  422  at least one lead invalid; `results[i]` per lead, with field errors. Valid leads in the same
  *       batch ARE accepted (see results[i].status): sending the whole batch again is safe.
  *  404  the (single) lead, or every lead, names an unknown client.
@@ -59,7 +60,14 @@ function present(r: EnqueueResult) {
   switch (r.status) {
     case 'accepted':
     case 'duplicate':
-      return { index: r.index, status: r.status, leadId: r.leadId, jobId: r.jobId, ...(r.warnings.length ? { warnings: r.warnings } : {}) };
+      return {
+        index: r.index,
+        status: r.status,
+        leadId: r.leadId,
+        jobId: r.jobId,
+        ...(r.status === 'accepted' && r.replaced ? { replaced: true } : {}),
+        ...(r.warnings.length ? { warnings: r.warnings } : {}),
+      };
     case 'invalid':
       return { index: r.index, status: r.status, errors: r.issues, ...(r.warnings.length ? { warnings: r.warnings } : {}) };
     case 'unknown_client':

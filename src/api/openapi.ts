@@ -16,6 +16,10 @@ export function openApiDocument(): Record<string, unknown> {
       status: { enum: ['accepted', 'duplicate', 'invalid', 'unknown_client'] },
       leadId: { type: 'string' },
       jobId: { type: 'string', description: '<clientId>.<leadId>' },
+      replaced: {
+        const: true,
+        description: 'present when the lead replaced a failed delivery of the same lead (same clientId + leadId) and was queued again with a full retry budget',
+      },
       errors: { type: 'array', items: fieldError, description: 'why the lead was refused' },
       warnings: {
         type: 'array',
@@ -49,7 +53,8 @@ export function openApiDocument(): Record<string, unknown> {
           summary: `Enqueue one lead, or up to ${MAX_BATCH}`,
           description:
             'Accepted means durable. A lead already accepted (same clientId + leadId) comes back as duplicate and is delivered once. ' +
-            'In a batch that mixes valid and invalid leads, the valid ones ARE accepted and the response is 422; sending the whole batch again is safe.',
+            'In a batch that mixes valid and invalid leads, the valid ones ARE accepted and the response is 422; sending the whole batch again is safe. ' +
+            'A lead whose earlier delivery FAILED, sent again (e.g. corrected), replaces the failed one and is queued again (replaced: true).',
           requestBody: {
             required: true,
             ...json({ oneOf: [{ $ref: '#/components/schemas/LeadV1' }, { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: '#/components/schemas/LeadV1' } }] }),

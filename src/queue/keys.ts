@@ -6,6 +6,7 @@
  *   P:{C}:seen:<leadId>      the lead was accepted once (intake idempotency; TTL IDEMPOTENCY_TTL_DAYS)
  *   P:{C}:delivered:<leadId> the lead is in the CRM; value = CRM id (worker idempotency; same TTL)
  *   P:{C}:inflight:<leadId>  a create request for the lead is on the wire (crash ⇒ outcome unknown)
+ *   P:{C}:replacing:<leadId> intake is replacing the lead's failed job with a corrected lead (short lock)
  *   P:{C}:flow:*             rate limiter, adaptive limit and circuit breaker state (src/flow)
  *   P:{C}:store:*            adapter storage (e.g. amoCRM tokens, encrypted)
  *   P:clients                hash: client id → adapter kind, of the clients the service knows
@@ -35,6 +36,10 @@ export class Keys {
 
   inflight(clientId: string, leadId: string): string {
     return `${this.client(clientId)}:inflight:${leadId}`;
+  }
+
+  replacing(clientId: string, leadId: string): string {
+    return `${this.client(clientId)}:replacing:${leadId}`;
   }
 
   /** Prefix for src/flow's keys, which add their own `:flow:` segment (`P:{C}:flow:rl:log`, `P:{C}:flow:circuit`). */

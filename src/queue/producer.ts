@@ -15,11 +15,15 @@ import { Keys } from './keys';
  *  - the job id (client + lead id) makes a repeat a no-op while the job exists;
  *  - a `seen` key per lead (kept IDEMPOTENCY_TTL_DAYS) makes it a no-op after the job is gone,
  *    e.g. long after delivery, when completed jobs have been removed.
+ *
+ * One exception: a lead whose job FAILED (the CRM refused it, or its retries ran out) and that is
+ * sent again — typically corrected — replaces the failed job's lead and is queued again with a full
+ * retry budget. Otherwise a corrected lead could never be delivered.
  */
 
 /** `warnings`: what intake repaired or left out of the lead (see parseLead); empty when nothing. */
 export type EnqueueResult =
-  | { index: number; status: 'accepted'; clientId: string; leadId: string; jobId: string; warnings: FieldIssue[] }
+  | { index: number; status: 'accepted'; clientId: string; leadId: string; jobId: string; warnings: FieldIssue[]; replaced?: true }
   | { index: number; status: 'duplicate'; clientId: string; leadId: string; jobId: string; warnings: FieldIssue[] }
   | { index: number; status: 'invalid'; issues: FieldIssue[]; warnings: FieldIssue[] }
   | { index: number; status: 'unknown_client'; clientId: string; leadId?: string };
@@ -46,14 +50,26 @@ export class IntakeUnavailableError extends LeadExportError {
 }
 
 export const MAX_BATCH = 1000;
+/** Longer than a replacement takes (three or four Redis calls), short enough not to matter if left behind. */
+const REPLACE_LOCK_MS = 10_000;
 
 type Item = { index: number; lead: LeadV1; warnings: FieldIssue[] };
+type DeliveryQueue = Queue<DeliveryJobData, unknown, string>;
+
+/** The replies of a pipeline; the first error is thrown (it becomes IntakeUnavailableError). */
+function replies(res: Array<[Error | null, unknown]> | null): unknown[] {
+  if (!res) throw new Error('the Redis pipeline was aborted');
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
 
 export class LeadProducer {
   private readonly redis: Redis;
   private readonly ownsRedis: boolean;
   private readonly keys: Keys;
-  private readonly queues = new Map<string, Queue<DeliveryJobData, unknown, string>>();
+  private readonly queues = new Map<string, DeliveryQueue>();
   private readonly ttlSeconds: number;
   private readonly knownCache = new Map<string, { known: boolean; at: number }>();
   private readonly now: Clock;
@@ -126,36 +142,93 @@ export class LeadProducer {
   }
 
   private async enqueueForClient(clientId: string, items: Item[], results: EnqueueResult[]): Promise<void> {
-    const seenKeys = items.map(({ lead }) => this.keys.seen(clientId, lead.leadId));
-    const seen = await this.redis.mget(...seenKeys);
-    const fresh: Array<Item & { jobId: string }> = [];
+    const queue = this.queue(clientId);
+    const answer = (it: Item, status: 'accepted' | 'duplicate', replaced = false): void => {
+      const base = { index: it.index, clientId, leadId: it.lead.leadId, jobId: leadJobId(clientId, it.lead.leadId), warnings: it.warnings };
+      results[it.index] = status === 'accepted' ? { ...base, status, ...(replaced ? { replaced: true as const } : {}) } : { ...base, status };
+    };
+
+    const unique: Item[] = [];
     const inThisCall = new Set<string>();
-    items.forEach(({ index, lead, warnings }, i) => {
-      const jobId = leadJobId(clientId, lead.leadId);
-      if (seen[i] !== null || inThisCall.has(lead.leadId)) {
-        results[index] = { index, status: 'duplicate', clientId, leadId: lead.leadId, jobId, warnings };
-      } else {
-        inThisCall.add(lead.leadId);
-        fresh.push({ index, lead, warnings, jobId });
+    for (const it of items) {
+      if (inThisCall.has(it.lead.leadId)) answer(it, 'duplicate');
+      else {
+        inThisCall.add(it.lead.leadId);
+        unique.push(it);
       }
-    });
+    }
+    // One round trip: has the lead been accepted or delivered, does its job exist, has it failed?
+    const probe = this.redis.pipeline();
+    for (const { lead } of unique) {
+      const jobId = leadJobId(clientId, lead.leadId);
+      probe.exists(this.keys.seen(clientId, lead.leadId));
+      probe.exists(this.keys.delivered(clientId, lead.leadId));
+      probe.exists(queue.toKey(jobId));
+      probe.zscore(queue.toKey('failed'), jobId);
+    }
+    const facts = replies(await probe.exec());
+    const fresh: Item[] = [];
+    for (const [i, it] of unique.entries()) {
+      const [seen, delivered, jobExists, failedAt] = facts.slice(i * 4, i * 4 + 4);
+      if (delivered === 1) answer(it, 'duplicate');
+      else if (failedAt !== null) {
+        const replaced = await this.replaceIfFailed(queue, clientId, it);
+        answer(it, replaced ? 'accepted' : 'duplicate', replaced);
+      } else if (jobExists === 1 || seen === 1) {
+        // Pending, or done: a duplicate. A lead seen but with neither a job nor a delivery mark
+        // (its failed job expired) stays a duplicate too; see docs/intake.md.
+        answer(it, 'duplicate');
+      } else fresh.push(it);
+    }
     if (fresh.length === 0) return;
 
     // The job goes in first and the `seen` mark second: if Redis fails in between, the caller gets an
     // error and sends again, and the repeat is a no-op on the job id — nothing is lost, nothing doubled.
     const acceptedAt = this.now();
-    await this.queue(clientId).addBulk(
-      fresh.map(({ lead, jobId }) => ({ name: DELIVERY_JOB_NAME, data: { lead, acceptedAt }, opts: deliveryJobOptions(jobId) })),
+    await queue.addBulk(
+      fresh.map(({ lead }) => ({ name: DELIVERY_JOB_NAME, data: { lead, acceptedAt }, opts: deliveryJobOptions(leadJobId(clientId, lead.leadId)) })),
     );
+    // "Accepted" promises a job: check each one is really there before saying so.
+    const check = this.redis.pipeline();
+    for (const { lead } of fresh) check.exists(queue.toKey(leadJobId(clientId, lead.leadId)));
+    const missing = replies(await check.exec()).filter((n) => n !== 1).length;
+    if (missing > 0) throw new IntakeUnavailableError(new Error(`${missing} job(s) not found right after they were added`));
+
     const pipe = this.redis.pipeline();
     for (const { lead } of fresh) pipe.set(this.keys.seen(clientId, lead.leadId), String(acceptedAt), 'EX', this.ttlSeconds, 'NX');
-    const marks = (await pipe.exec()) ?? [];
-    fresh.forEach(({ index, lead, warnings, jobId }, i) => {
-      const [err, ok] = marks[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      // A concurrent call marked it first: that call reports it accepted, this one a duplicate.
-      results[index] = { index, status: ok === 'OK' ? 'accepted' : 'duplicate', clientId, leadId: lead.leadId, jobId, warnings };
-    });
+    const marks = replies(await pipe.exec());
+    // A concurrent call marked it first: that call reports it accepted, this one a duplicate.
+    fresh.forEach((it, i) => answer(it, marks[i] === 'OK' ? 'accepted' : 'duplicate'));
+  }
+
+  /**
+   * Replaces a FAILED job's lead with the one just sent and queues it again with a full retry
+   * budget; true when it did. A job in any other state (waiting, delayed, active, completed) is left
+   * alone. A short lock keeps two simultaneous re-sends from both replacing it.
+   */
+  private async replaceIfFailed(queue: DeliveryQueue, clientId: string, it: Item): Promise<boolean> {
+    const lock = this.keys.replacing(clientId, it.lead.leadId);
+    if ((await this.redis.set(lock, '1', 'PX', REPLACE_LOCK_MS, 'NX')) !== 'OK') return false;
+    try {
+      const job = await queue.getJob(leadJobId(clientId, it.lead.leadId));
+      if (!job || (await job.getState()) !== 'failed') return false;
+      const acceptedAt = this.now();
+      // An earlier attempt may have reached the CRM without an answer: keep the flag, so the next
+      // attempt looks the lead up before creating it.
+      await job.updateData({ lead: it.lead, acceptedAt, ...(job.data.uncertain ? { uncertain: true } : {}) });
+      try {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch (err) {
+        // Someone else (support's replay) moved it out of `failed` between our read and the retry:
+        // it is queued again either way, now with the lead just sent.
+        if ((await job.getState()) === 'failed') throw err;
+        return false;
+      }
+      await this.redis.set(this.keys.seen(clientId, it.lead.leadId), String(acceptedAt), 'EX', this.ttlSeconds);
+      return true;
+    } finally {
+      await this.redis.del(lock);
+    }
   }
 
   /**
@@ -187,7 +260,7 @@ export class LeadProducer {
     return known;
   }
 
-  private queue(clientId: string): Queue<DeliveryJobData, unknown, string> {
+  private queue(clientId: string): DeliveryQueue {
     let q = this.queues.get(clientId);
     if (!q) {
       q = new Queue<DeliveryJobData, unknown, string>(this.keys.deliveryQueue(clientId), { connection: this.redis, prefix: this.keys.prefix });
