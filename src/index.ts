@@ -17,6 +17,7 @@ export {
   type Clock,
 } from './domain/lead';
 export * from './domain/lead-limits';
+export { MAX_INTAKE_BODY_BYTES } from './api/intake-routes';
 export { LeadExportError, DeliveryError, InputError, type ErrorKind, type DeliveryErrorKind, type FieldIssue } from './domain/errors';
 export { startService, type RunningService, type ServiceRoles } from './service';
 export { loadServiceConfig, type ServiceConfig } from './config/service-config';

@@ -5,9 +5,11 @@ import { freePort } from '../../src/demo/local-redis';
 import { startService } from '../../src/service';
 import { loadServiceConfig } from '../../src/config/service-config';
 import { createLogger } from '../../src/logging/logger';
-import { LogCapture } from '../support/harness';
+import { LogCapture, INTAKE_TOKEN } from '../support/harness';
 import { startIntakeServer, type IntakeServer } from '../support/intake-server';
-import { LeadV1Schema } from '../../src/domain/lead';
+import { MAX_INTAKE_BODY_BYTES } from '../../src/api/intake-routes';
+import { LeadV1Schema, MAX_LEAD_BYTES } from '../../src/domain/lead';
+import { request } from 'node:http';
 
 describe('HTTP intake', () => {
   let crm: FakeRestCrm;
@@ -194,7 +196,7 @@ describe('contract documents for HRDrom core', () => {
       const doc = (await (await fetch(`${h.svc.url}/v1/openapi.json`)).json()) as any;
       expect(doc.openapi).toBe('3.1.0');
       expect(doc.components.schemas.LeadV1.required).toEqual(schema.required);
-      expect(Object.keys(doc.paths['/v1/leads'].post.responses)).toEqual(['202', '400', '401', '404', '413', '422', '503']);
+      expect(Object.keys(doc.paths['/v1/leads'].post.responses)).toEqual(['202', '400', '401', '404', '413', '415', '422', '503']);
       const candidate = doc.components.schemas.LeadV1.properties.candidate.properties;
       expect(Object.keys(candidate)).toEqual(expect.arrayContaining(['phoneExtension', 'otherPhones']));
       expect(doc.components.schemas.LeadV1.properties.extra.maxProperties).toBe(50);
@@ -220,6 +222,49 @@ describe('intake answers what the field reports asked for', () => {
     const jobs = await s.queue('acme').getJobs(['waiting', 'delayed', 'failed', 'completed', 'active']);
     return jobs.map((j) => LeadV1Schema.parse(j.data.lead));
   }
+
+  it('415 for text/plain or no Content-Type, naming the accepted type; 401 still comes first', async () => {
+    const body = JSON.stringify(makeLead('acme'));
+    const plain = await s.post(body, { raw: true, contentType: 'text/plain' });
+    expect(plain).toEqual({ status: 415, body: { error: 'unsupported_media_type', message: 'send the leads as JSON with Content-Type: application/json (got text/plain)' } });
+    const none = await s.post(body, { raw: true, contentType: null });
+    expect(none.status).toBe(415);
+    expect(none.body.message).toContain('no Content-Type was sent');
+    expect((await s.post(body, { raw: true, contentType: 'text/plain', token: 'wrong' })).status).toBe(401);
+    expect((await s.post(body, { raw: true, contentType: 'application/json; charset=utf-8' })).status).toBe(202);
+    expect(await queuedLeads()).toHaveLength(1);
+  });
+
+  it('400 with the reason for a body that is not JSON, or is empty', async () => {
+    const broken = await s.post('{"leadId":', { raw: true });
+    expect(broken.status).toBe(400);
+    expect(broken.body).toEqual({ error: 'bad_request', message: expect.stringMatching(/^the body is not valid JSON: /) });
+    const empty = await s.post('  ', { raw: true });
+    expect(empty).toEqual({ status: 400, body: { error: 'bad_request', message: 'the body is empty: send one lead (an object) or an array of leads' } });
+  });
+
+  it(`413 naming the limit for a body over ${MAX_INTAKE_BODY_BYTES} bytes, refused before it is read`, async () => {
+    // Declare the size and send almost nothing: the limit must be applied from Content-Length.
+    const res = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = request(`${s.url}/v1/leads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${INTAKE_TOKEN}`, 'content-length': String(MAX_INTAKE_BODY_BYTES + 1) },
+      });
+      req.on('response', (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => {
+          req.destroy();
+          resolve({ status: r.statusCode ?? 0, body: JSON.parse(text) });
+        });
+      });
+      req.on('error', reject);
+      req.write('[');
+    });
+    expect(res.status).toBe(413);
+    expect(res.body.message).toBe(`the body is larger than ${MAX_INTAKE_BODY_BYTES} bytes, the intake limit (1000 leads of at most ${MAX_LEAD_BYTES} bytes each): send smaller batches`);
+    expect(MAX_INTAKE_BODY_BYTES).toBe(1000 * MAX_LEAD_BYTES);
+  });
 
   it('refuses the reported 8.8 MB lead (3,500 extra entries of 2,000 characters) and queues nothing', async () => {
     const extra = Object.fromEntries(Array.from({ length: 3_500 }, (_, i) => [`k${i}`, 'x'.repeat(2_000)]));
