@@ -157,24 +157,29 @@ export class LeadProducer {
         unique.push(it);
       }
     }
-    // One round trip: has the lead been accepted or delivered, does its job exist, has it failed?
-    const probe = this.redis.pipeline();
-    for (const { lead } of unique) {
-      const jobId = leadJobId(clientId, lead.leadId);
-      probe.exists(this.keys.seen(clientId, lead.leadId));
-      probe.exists(this.keys.delivered(clientId, lead.leadId));
-      probe.exists(queue.toKey(jobId));
-      probe.zscore(queue.toKey('failed'), jobId);
-    }
-    const facts = replies(await probe.exec());
+    // One round trip of five commands, whatever the batch size: has each lead been accepted,
+    // delivered, has its job failed — and does any job exist that no mark accounts for?
+    const ids = unique.map((it) => it.lead.leadId);
+    const jobIds = ids.map((id) => leadJobId(clientId, id));
+    const [seen, delivered, failedAt, anyJob] = replies(
+      await this.redis
+        .pipeline()
+        .mget(...ids.map((id) => this.keys.seen(clientId, id)))
+        .mget(...ids.map((id) => this.keys.delivered(clientId, id)))
+        .zmscore(queue.toKey('failed'), ...jobIds)
+        .exists(...jobIds.map((id) => queue.toKey(id)))
+        .exec(),
+    ) as [Array<string | null>, Array<string | null>, Array<string | null>, number];
+    const unmarked = unique.filter((_, i) => seen[i] === null && delivered[i] === null && failedAt[i] === null);
+    // A job without a seen mark (a send whose mark was lost) is rare: only then ask job by job.
+    const exists = anyJob > 0 ? await this.jobsExist(queue, clientId, unmarked) : new Set<string>();
     const fresh: Item[] = [];
     for (const [i, it] of unique.entries()) {
-      const [seen, delivered, jobExists, failedAt] = facts.slice(i * 4, i * 4 + 4);
-      if (delivered === 1) answer(it, 'duplicate');
-      else if (failedAt !== null) {
+      if (delivered[i] !== null) answer(it, 'duplicate');
+      else if (failedAt[i] !== null) {
         const replaced = await this.replaceIfFailed(queue, clientId, it);
         answer(it, replaced ? 'accepted' : 'duplicate', replaced);
-      } else if (jobExists === 1 || seen === 1) {
+      } else if (seen[i] !== null || exists.has(it.lead.leadId)) {
         // Pending, or done: a duplicate. A lead seen but with neither a job nor a delivery mark
         // (its failed job expired) stays a duplicate too; see docs/intake.md.
         answer(it, 'duplicate');
@@ -188,17 +193,23 @@ export class LeadProducer {
     await queue.addBulk(
       fresh.map(({ lead }) => ({ name: DELIVERY_JOB_NAME, data: { lead, acceptedAt }, opts: deliveryJobOptions(leadJobId(clientId, lead.leadId)) })),
     );
-    // "Accepted" promises a job: check each one is really there before saying so.
-    const check = this.redis.pipeline();
-    for (const { lead } of fresh) check.exists(queue.toKey(leadJobId(clientId, lead.leadId)));
-    const missing = replies(await check.exec()).filter((n) => n !== 1).length;
-    if (missing > 0) throw new IntakeUnavailableError(new Error(`${missing} job(s) not found right after they were added`));
+    // "Accepted" promises a job: check they are all really there before saying so.
+    const found = await this.redis.exists(...fresh.map(({ lead }) => queue.toKey(leadJobId(clientId, lead.leadId))));
+    if (found !== fresh.length) throw new IntakeUnavailableError(new Error(`${fresh.length - found} job(s) not found right after they were added`));
 
     const pipe = this.redis.pipeline();
     for (const { lead } of fresh) pipe.set(this.keys.seen(clientId, lead.leadId), String(acceptedAt), 'EX', this.ttlSeconds, 'NX');
     const marks = replies(await pipe.exec());
     // A concurrent call marked it first: that call reports it accepted, this one a duplicate.
     fresh.forEach((it, i) => answer(it, marks[i] === 'OK' ? 'accepted' : 'duplicate'));
+  }
+
+  /** Which of these leads have a job in the queue. */
+  private async jobsExist(queue: DeliveryQueue, clientId: string, items: Item[]): Promise<Set<string>> {
+    const pipe = this.redis.pipeline();
+    for (const { lead } of items) pipe.exists(queue.toKey(leadJobId(clientId, lead.leadId)));
+    const found = replies(await pipe.exec());
+    return new Set(items.filter((_, i) => found[i] === 1).map((it) => it.lead.leadId));
   }
 
   /**
