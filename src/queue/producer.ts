@@ -172,7 +172,7 @@ export class LeadProducer {
     ) as [Array<string | null>, Array<string | null>, Array<string | null>, number];
     const unmarked = unique.filter((_, i) => seen[i] === null && delivered[i] === null && failedAt[i] === null);
     // A job without a seen mark (a send whose mark was lost) is rare: only then ask job by job.
-    const exists = anyJob > 0 ? await this.jobsExist(queue, clientId, unmarked) : new Set<string>();
+    const exists = anyJob > 0 && unmarked.length > 0 ? await this.jobsExist(queue, clientId, unmarked) : new Set<string>();
     const fresh: Item[] = [];
     for (const [i, it] of unique.entries()) {
       if (delivered[i] !== null) answer(it, 'duplicate');
