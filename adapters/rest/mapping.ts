@@ -25,6 +25,8 @@ export const LEAD_PATHS = [
   'candidate.lastName',
   'candidate.middleName',
   'candidate.phone',
+  'candidate.phoneExtension',
+  'candidate.otherPhones',
   'candidate.email',
   'candidate.city',
   'vacancy.id',

@@ -11,7 +11,7 @@ export interface EnqueueFileSummary {
   duplicate: number;
   invalid: number;
   unknownClient: number;
-  /** `line N: path: message`, for every bad line (capped when printed). */
+  /** `line N: path: message` for every bad line, and `line N: warning: path: message` for every repair or field left out (capped when printed). */
   problems: string[];
 }
 
@@ -65,10 +65,10 @@ export async function enqueueFile(producer: LeadProducer, file: string, opts: { 
 function record(s: EnqueueFileSummary, line: number, r: EnqueueResult): void {
   switch (r.status) {
     case 'accepted':
-      s.accepted += 1;
-      break;
     case 'duplicate':
-      s.duplicate += 1;
+      if (r.status === 'accepted') s.accepted += 1;
+      else s.duplicate += 1;
+      for (const w of r.warnings) s.problems.push(`line ${line}: warning: ${w.path || '(lead)'}: ${w.message}`);
       break;
     case 'invalid':
       s.invalid += 1;

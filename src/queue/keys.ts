@@ -7,6 +7,7 @@
  *   P:{C}:seen:<leadId>         the lead was accepted once (intake idempotency; TTL IDEMPOTENCY_TTL_DAYS)
  *   P:{C}:delivered:<leadId>    the lead is in the CRM; value = CRM id (worker idempotency; same TTL)
  *   P:{C}:inflight:<leadId>     a create request for the lead is on the wire (crash ⇒ outcome unknown)
+ *   P:{C}:replacing:<leadId>    intake is replacing the lead's failed job with a corrected lead (short lock)
  *   P:{C}:flow:rl:log           rate limiter: sliding-window log of admitted requests (ZSET)
  *   P:{C}:flow:rl:hold          rate limiter: a Retry-After hold for every process (STRING with PX)
  *   P:{C}:flow:rl:adaptive      rate limiter: the effective limit lowered by 429s (HASH)
@@ -62,6 +63,10 @@ export class Keys {
 
   inflight(clientId: string, leadId: string): string {
     return `${this.client(clientId)}:inflight:${leadId}`;
+  }
+
+  replacing(clientId: string, leadId: string): string {
+    return `${this.client(clientId)}:replacing:${leadId}`;
   }
 
   flow(clientId: string): FlowKeys {

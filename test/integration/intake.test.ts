@@ -5,7 +5,11 @@ import { freePort } from '../../src/demo/local-redis';
 import { startService } from '../../src/service';
 import { loadServiceConfig } from '../../src/config/service-config';
 import { createLogger } from '../../src/logging/logger';
-import { LogCapture } from '../support/harness';
+import { LogCapture, INTAKE_TOKEN } from '../support/harness';
+import { startIntakeServer, type IntakeServer } from '../support/intake-server';
+import { MAX_INTAKE_BODY_BYTES } from '../../src/api/intake-routes';
+import { LeadV1Schema, MAX_LEAD_BYTES } from '../../src/domain/lead';
+import { request } from 'node:http';
 
 describe('HTTP intake', () => {
   let crm: FakeRestCrm;
@@ -192,10 +196,132 @@ describe('contract documents for HRDrom core', () => {
       const doc = (await (await fetch(`${h.svc.url}/v1/openapi.json`)).json()) as any;
       expect(doc.openapi).toBe('3.1.0');
       expect(doc.components.schemas.LeadV1.required).toEqual(schema.required);
-      expect(Object.keys(doc.paths['/v1/leads'].post.responses)).toEqual(['202', '400', '401', '404', '413', '422', '503']);
+      expect(Object.keys(doc.paths['/v1/leads'].post.responses)).toEqual(['202', '400', '401', '404', '413', '415', '422', '503']);
+      const candidate = doc.components.schemas.LeadV1.properties.candidate.properties;
+      expect(Object.keys(candidate)).toEqual(expect.arrayContaining(['phoneExtension', 'otherPhones']));
+      expect(doc.components.schemas.LeadV1.properties.extra.maxProperties).toBe(50);
+      expect(Object.keys(doc.components.schemas.IntakeResponse.properties.results.items.properties)).toEqual(expect.arrayContaining(['warnings', 'replaced']));
     } finally {
       await h.close();
       await crm.close();
     }
+  });
+});
+
+describe('intake answers what the field reports asked for', () => {
+  let s: IntakeServer;
+  beforeEach(async () => {
+    s = await startIntakeServer();
+  });
+  afterEach(async () => {
+    await s.close();
+  });
+
+  /** Every job in the client's queue, parsed again with the schema: nothing invalid may sit there. */
+  async function queuedLeads() {
+    const jobs = await s.queue('acme').getJobs(['waiting', 'delayed', 'failed', 'completed', 'active']);
+    return jobs.map((j) => LeadV1Schema.parse(j.data.lead));
+  }
+
+  it('415 for text/plain or no Content-Type, naming the accepted type; 401 still comes first', async () => {
+    const body = JSON.stringify(makeLead('acme'));
+    const plain = await s.post(body, { raw: true, contentType: 'text/plain' });
+    expect(plain).toEqual({ status: 415, body: { error: 'unsupported_media_type', message: 'send the leads as JSON with Content-Type: application/json (got text/plain)' } });
+    const none = await s.post(body, { raw: true, contentType: null });
+    expect(none.status).toBe(415);
+    expect(none.body.message).toContain('no Content-Type was sent');
+    expect((await s.post(body, { raw: true, contentType: 'text/plain', token: 'wrong' })).status).toBe(401);
+    expect((await s.post(body, { raw: true, contentType: 'application/json; charset=utf-8' })).status).toBe(202);
+    expect(await queuedLeads()).toHaveLength(1);
+  });
+
+  it('400 with the reason for a body that is not JSON, or is empty', async () => {
+    const broken = await s.post('{"leadId":', { raw: true });
+    expect(broken.status).toBe(400);
+    expect(broken.body).toEqual({ error: 'bad_request', message: expect.stringMatching(/^the body is not valid JSON: /) });
+    const empty = await s.post('  ', { raw: true });
+    expect(empty).toEqual({ status: 400, body: { error: 'bad_request', message: 'the body is empty: send one lead (an object) or an array of leads' } });
+  });
+
+  it(`413 naming the limit for a body over ${MAX_INTAKE_BODY_BYTES} bytes, refused before it is read`, async () => {
+    // Declare the size and send almost nothing: the limit must be applied from Content-Length.
+    const res = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = request(`${s.url}/v1/leads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${INTAKE_TOKEN}`, 'content-length': String(MAX_INTAKE_BODY_BYTES + 1) },
+      });
+      req.on('response', (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => {
+          req.destroy();
+          resolve({ status: r.statusCode ?? 0, body: JSON.parse(text) });
+        });
+      });
+      req.on('error', reject);
+      req.write('[');
+    });
+    expect(res.status).toBe(413);
+    expect(res.body.message).toBe(`the body is larger than ${MAX_INTAKE_BODY_BYTES} bytes, the intake limit (1000 leads of at most ${MAX_LEAD_BYTES} bytes each): send smaller batches`);
+    expect(MAX_INTAKE_BODY_BYTES).toBe(1000 * MAX_LEAD_BYTES);
+  });
+
+  it('refuses the reported 8.8 MB lead (3,500 extra entries of 2,000 characters) and queues nothing', async () => {
+    const extra = Object.fromEntries(Array.from({ length: 3_500 }, (_, i) => [`k${i}`, 'x'.repeat(2_000)]));
+    const r = await s.post(makeLead('acme', { extra }));
+    expect(r.status).toBe(422);
+    expect(r.body.results[0].errors[0]).toEqual({ path: 'extra.k0', message: 'must be at most 1000 characters' });
+    expect(await queuedLeads()).toEqual([]);
+  });
+
+  it('accepts the reported e-mails, trimmed; an unreadable one is left out with a warning', async () => {
+    const emails = ['иван@пример.рф', 'ivan@xn--e1afmkfd.xn--p1ai', 'ivan@example.org ', 'ivan@@example'];
+    const leads = emails.map((email) => makeLead('acme', { candidate: { firstName: 'Ivan', phone: '+7 912 345-67-89', email } }));
+    const r = await s.post(leads);
+    expect(r.status).toBe(202);
+    expect(r.body.accepted).toBe(4);
+    expect(r.body.results.map((x: { warnings?: unknown }) => x.warnings)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      [{ path: 'candidate.email', message: expect.stringContaining('the field was left out and the lead accepted without it') }],
+    ]);
+    const stored = new Map((await queuedLeads()).map((l) => [l.leadId, l.candidate.email]));
+    expect(leads.map((l) => stored.get(String(l.leadId)))).toEqual(['иван@пример.рф', 'ivan@xn--e1afmkfd.xn--p1ai', 'ivan@example.org', undefined]);
+  });
+
+  it('keeps a phone extension and further numbers, refuses a number that cannot exist', async () => {
+    const ext = makeLead('acme', { candidate: { firstName: 'Ivan', phone: '+7 495 555-12-34 доб. 4321' } });
+    const two = makeLead('acme', { candidate: { firstName: 'Ivan', phone: '+7 916 123 45 67 / 8 903 123 45 67' } });
+    const impossible = makeLead('acme', { candidate: { firstName: 'Ivan', phone: '+7 300 123-45-67' } });
+    const r = await s.post([ext, two, impossible]);
+    expect(r.status).toBe(422);
+    expect(r.body.results[1].warnings).toEqual([{ path: 'candidate.phone', message: 'held 2 numbers: part 1 is kept as the phone, 1 more in candidate.otherPhones' }]);
+    expect(r.body.results[2].errors).toEqual([{ path: 'candidate.phone', message: expect.stringContaining('no such number range') }]);
+    const stored = new Map((await queuedLeads()).map((l) => [l.leadId, l.candidate]));
+    expect(stored.get(String(ext.leadId))).toEqual(expect.objectContaining({ phone: '+74955551234', phoneExtension: '4321' }));
+    expect(stored.get(String(two.leadId))).toEqual(expect.objectContaining({ phone: '+79161234567', otherPhones: ['+79031234567'] }));
+    expect(stored.size).toBe(2);
+  });
+
+  it('refuses consent given in the future, saying why', async () => {
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const r = await s.post(makeLead('acme', { consent: { given: true, at } }));
+    expect(r.status).toBe(422);
+    expect(r.body.results[0].errors).toEqual([{ path: 'consent.at', message: expect.stringContaining('consent given in the future is not consent') }]);
+  });
+
+  it('refuses a bidi override in a name and strips control characters from the comment', async () => {
+    const spoofed = makeLead('acme', { candidate: { firstName: 'Iv\u202Ean', phone: '+7 912 345-67-89' } });
+    const noisy = makeLead('acme', { comment: 'перезвонить\u0007 после 18:00' });
+    const r = await s.post([spoofed, noisy]);
+    expect(r.body.results[0].errors).toEqual([{ path: 'candidate.firstName', message: expect.stringContaining('U+202E') }]);
+    expect(r.body.results[1].warnings).toEqual([{ path: 'comment', message: 'invisible control characters (U+0007) were removed' }]);
+    expect((await queuedLeads())[0].comment).toBe('перезвонить после 18:00');
+  });
+
+  it('logs no personal data from refused or repaired leads', async () => {
+    await s.post([makeLead('acme', { candidate: { firstName: 'Зинаида', phone: '+7 300 123-45-67', email: 'zina@' } })]);
+    expect(s.logs.text).not.toMatch(/Зинаида|zina@|3001234567/);
   });
 });

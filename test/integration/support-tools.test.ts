@@ -40,16 +40,18 @@ describe('support tools', () => {
     return { status: res.status, body: (await res.json()) as any };
   };
 
-  it('enqueue: reads a JSONL file, reports bad lines by number, and exits 1 when any is bad', async () => {
+  it('enqueue: reads a JSONL file, reports bad lines by number and warnings, and exits 1 when any is bad', async () => {
     const good = [makeLead('acme'), makeLead('acme')];
-    const lines = [JSON.stringify(good[0]), '{not json', JSON.stringify(makeLead('acme', { consent: { given: false, at: 'x' } })), '', JSON.stringify(good[1]), JSON.stringify(good[0])];
+    const badEmail = makeLead('acme', { candidate: { firstName: 'Ivan', phone: '+7 912 345-67-89', email: 'ivan@' } });
+    const lines = [JSON.stringify(good[0]), '{not json', JSON.stringify(makeLead('acme', { consent: { given: false, at: 'x' } })), '', JSON.stringify(good[1]), JSON.stringify(good[0]), JSON.stringify(badEmail)];
     const file = join(dir, 'leads.jsonl');
     await writeFile(file, `${lines.join('\n')}\n`);
     const r = await cli(['enqueue', file, '--no-progress']);
     expect(r.code).toBe(1);
-    expect(r.out).toContain('lines: 6  accepted: 2  duplicate: 1  invalid: 2  unknown client: 0');
+    expect(r.out).toContain('lines: 7  accepted: 3  duplicate: 1  invalid: 2  unknown client: 0');
     expect(r.err).toContain('line 2: not valid JSON');
     expect(r.err).toContain('line 3: consent.given: personal-data consent is required');
+    expect(r.err).toContain('line 7: warning: candidate.email: is not a valid email address');
     const missing = await cli(['enqueue', join(dir, 'missing.jsonl')]);
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('cannot read the leads file');
