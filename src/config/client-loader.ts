@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseDocument, type Document } from 'yaml';
-import { ADAPTERS, findAdapter } from '../../adapters/registry';
+import { ADAPTERS, findAdapter, registryVersion } from '../../adapters/registry';
 import { toFieldIssues } from '../domain/zod-issues';
 import { buildClientSchema, type ClientConfig } from './client-schema';
 import { findReservedKeys } from './reserved-keys';
@@ -15,7 +15,14 @@ export interface ClientFileError {
 
 export type ClientFileResult = { ok: true; file: string; config: ClientConfig } | { ok: false; file: string; errors: ClientFileError[] };
 
-const clientSchema = buildClientSchema(ADAPTERS);
+let cached: { version: number; schema: ReturnType<typeof buildClientSchema> } | undefined;
+
+/** The client-file schema for the kinds registered now (rebuilt only when the registry changed). */
+function clientSchema(): ReturnType<typeof buildClientSchema> {
+  const version = registryVersion();
+  if (cached?.version !== version) cached = { version, schema: buildClientSchema(ADAPTERS) };
+  return cached.schema;
+}
 
 export function formatClientFileError(e: ClientFileError): string {
   return e.path ? `${e.file}: ${e.path}: ${e.message}` : `${e.file}: ${e.message}`;
@@ -64,7 +71,7 @@ export function parseClientFile(file: string, text: string): ClientFileResult {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, file: name, errors: [{ file: name, path: '', message: 'the file must hold a YAML mapping (id:, name:, adapter:, …)' }] };
   }
-  const res = clientSchema.safeParse(raw);
+  const res = clientSchema().safeParse(raw);
   if (!res.success) {
     return { ok: false, file: name, errors: toFieldIssues(res.error).map((i) => ({ file: name, ...i })) };
   }
