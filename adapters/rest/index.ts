@@ -72,7 +72,8 @@ class RestAdapter implements CrmAdapter {
     if (res.status >= 400 && failureKind(res.status) === 'rejected') {
       // The CRM refuses the lookup itself: the lookup config is wrong, and without it we cannot tell
       // whether the lead exists. Pause the client rather than reject (or duplicate) its leads.
-      throw new DeliveryError('contract', `lookup refused by the CRM: ${reasonOf(res)}; check settings.lookup`, { status: res.status });
+      // The CRM's words go to crmDetail: they may echo the query (the lead id) or worse, and the message reaches logs.
+      throw new DeliveryError('contract', `lookup refused by the CRM (HTTP ${res.status}); check settings.lookup`, { status: res.status, crmDetail: reasonOf(res) });
     }
     if (res.status < 200 || res.status >= 300) throwForStatus(res, 'lookup');
     const items = readResponsePath(res.body, lookup.itemsPath);
@@ -107,7 +108,8 @@ class RestAdapter implements CrmAdapter {
         checks.push({ level: 'ok', what: `settings.lookup ${this.s.lookup.path}`, message: 'answers in the configured shape' });
       } catch (err) {
         if (!isDeliveryError(err) || (err.kind !== 'contract' && err.kind !== 'rejected')) throw err;
-        checks.push({ level: 'missing', what: `settings.lookup ${this.s.lookup.path}`, message: err.message });
+        // A person reads this report at a terminal: the CRM's own words help them fix the lookup.
+        checks.push({ level: 'missing', what: `settings.lookup ${this.s.lookup.path}`, message: err.crmDetail ? `${err.message}: ${err.crmDetail}` : err.message });
       }
     } else checks.push({ level: 'warn', what: 'settings.lookup', message: 'not configured: a lead whose create timed out may be created twice' });
     return { description: [`REST CRM at ${this.s.baseUrl}`], checks };
