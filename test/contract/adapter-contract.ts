@@ -96,6 +96,8 @@ export function adapterContract(kit: ContractKit): void {
     beforeEach(async () => {
       crm = await kit.start();
       redis = redisClient();
+      // Connected before any test counts open sockets (close() test), so the baseline holds its socket.
+      await redis.ping();
       prefix = testPrefix('contract');
       logs = new LogCapture();
     });
