@@ -167,7 +167,7 @@ export class AmoPusher {
         if (found.size > 0) run.created = true;
         if (rest.length === 0) return;
         if (chunk.length === 1) {
-          throw new DeliveryError('transient', `POST /api/v4/leads/complex failed: ${r.reason} (even for a single lead)`, { status: 504, uncertain: true });
+          throw new DeliveryError('transient', 'POST /api/v4/leads/complex failed: HTTP 504 (even for a single lead)', { status: 504, uncertain: true, crmDetail: r.reason });
         }
         const half = Math.ceil(chunk.length / 2);
         this.sizeCap = Math.min(this.sizeCap, half);

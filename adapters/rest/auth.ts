@@ -96,7 +96,7 @@ class LoginSession implements RestAuth {
     if (res.status >= 200 && res.status < 300) return this.readTokens(res, 'refresh');
     // Only a refusal means the refresh token is spent; a 5xx/408 is the CRM being unavailable.
     if (res.status >= 500 || res.status === 408) {
-      throw new DeliveryError('transient', `token refresh failed: ${reasonOf(res)}`, { status: res.status, retryAfterMs: res.retryAfterMs });
+      throw new DeliveryError('transient', `token refresh failed: HTTP ${res.status}`, { status: res.status, retryAfterMs: res.retryAfterMs, crmDetail: reasonOf(res) });
     }
     throw new GrantRefused('grant', `token refresh refused: HTTP ${res.status}`, res.status);
   }

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { CircuitBreaker, DEFAULT_CIRCUIT_OPTIONS, type CircuitState } from '../flow/circuit-breaker';
 import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
 import { LeadExportError } from '../domain/errors';
+import { clientSummary } from '../logging/scrub';
 import { Keys } from '../queue/keys';
 
 /**
@@ -45,7 +46,7 @@ export class ClientControl {
     return {
       clientId: this.clientId,
       paused: await this.queue.isPaused(),
-      circuit: await this.breaker.read(),
+      circuit: readable(await this.breaker.read()),
       counts: await this.queue.getJobCounts('wait', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
     };
   }
@@ -64,4 +65,9 @@ export class ClientControl {
     await this.queue.close();
     this.redis.disconnect();
   }
+}
+
+/** A circuit's detail may have been written by an older version that kept the CRM's words: scrub it for display. */
+function readable(c: CircuitState): CircuitState {
+  return c.detail === undefined ? c : { ...c, detail: clientSummary(c.detail) };
 }

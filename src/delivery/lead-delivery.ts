@@ -6,7 +6,6 @@ import { decide, type AttemptFailure, type DeliveryPolicy } from '../channel/dec
 import type { ClientConfig } from '../config/client-schema';
 import type { DeliveryError } from '../domain/errors';
 import type { Logger } from '../logging/logger';
-import { redactSecrets } from '../logging/scrub';
 import type { Metrics } from '../observability/metrics';
 import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
 import type { Keys } from '../queue/keys';
@@ -110,23 +109,25 @@ export class LeadDelivery {
       const o = r.outcome;
       failure = { kind: 'rejected', uncertain: false, pushSent: true };
       const where = [o.code, o.path].filter(Boolean).join(' at ');
-      message = `rejected by the CRM${where ? ` (${where})` : ''}: ${redactSecrets(o.reason)}`;
-      await this.logAttempt(job, { outcome: 'rejected', reason: redactSecrets(o.reason), code: o.code, path: o.path, httpStatus: o.httpStatus, durationMs: Date.now() - started });
+      const reason = this.channel.redact(o.reason);
+      message = `rejected by the CRM${where ? ` (${where})` : ''}: ${reason}`;
+      await this.logAttempt(job, { outcome: 'rejected', reason, code: o.code, path: o.path, httpStatus: o.httpStatus, durationMs: Date.now() - started });
       this.deps.log.warn({ jobId: job.id, leadId: lead.leadId, code: o.code, path: o.path, httpStatus: o.httpStatus }, 'lead rejected by the CRM');
     } else if (r.ok) {
       // A per-lead transient outcome: its batch created other leads, this one's fate is unknown.
       const o = r.outcome as Extract<PushOutcome, { status: 'transient' }>;
       failure = { kind: 'transient', retryAfterMs: o.retryAfterMs, uncertain: true, pushSent: true };
-      message = redactSecrets(o.reason);
+      message = this.channel.redact(o.reason);
       await this.logAttempt(job, { outcome: 'transient', reason: message, httpStatus: o.httpStatus, durationMs: Date.now() - started });
     } else {
       const e = r.error;
       failure = { kind: e.kind, retryAfterMs: e.retryAfterMs, uncertain: e.uncertain, pushSent: r.pushSent };
-      message = e.message;
+      // The job is support's view of the lead: the CRM's words stay, credentials never.
+      message = this.channel.redact(e.message);
       await this.logAttempt(job, {
         outcome: e.kind,
-        reason: e.message,
-        crm: e.crmDetail === undefined ? undefined : redactSecrets(e.crmDetail),
+        reason: message,
+        crm: e.crmDetail === undefined ? undefined : this.channel.redact(e.crmDetail),
         httpStatus: e.status,
         code: e.code,
         uncertain: e.uncertain,
