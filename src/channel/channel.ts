@@ -61,6 +61,8 @@ interface CallScope {
    * command (amoCRM connect) — including the token requests they make on the way.
    */
   bypassCircuit?: boolean;
+  /** Requests of this call that left the process. */
+  sent?: number;
 }
 
 /** How often credentials are kept alive (a cheap local check; a refresh only when due). */
@@ -213,8 +215,11 @@ export class CrmChannel {
   /** Runs a request-making function under the failure policy (pause on auth, count transient, …). */
   async call<T>(fn: () => Promise<T>, scope: Omit<CallScope, 'pushSent'> = {}, personal: readonly string[] = []): Promise<T> {
     try {
-      const v = await this.scope.run({ pushSent: false, ...scope }, fn);
-      await this.onSuccess();
+      const run: CallScope = { pushSent: false, ...scope, sent: 0 };
+      const v = await this.scope.run(run, fn);
+      // Only an answer from the CRM is news of its health: credential upkeep that had nothing to do
+      // (no request) must not close a circuit an outage opened.
+      if ((run.sent ?? 0) > 0) await this.onSuccess();
       return v;
     } catch (caught) {
       const err = caught instanceof LeadExportError && !isDeliveryError(caught) && caught.kind !== 'config' ? caught : asDeliveryError(caught);
@@ -397,7 +402,9 @@ export class CrmChannel {
       beforeSend: (req) => this.checkCircuit(req.purpose),
       onSend: (req) => {
         const s = this.scope.getStore();
-        if (s && req.purpose === 'push') s.pushSent = true;
+        if (!s) return;
+        s.sent = (s.sent ?? 0) + 1;
+        if (req.purpose === 'push') s.pushSent = true;
       },
       secrets: this.sent,
       observe: (o) => {

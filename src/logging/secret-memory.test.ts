@@ -29,6 +29,13 @@ describe('SecretMemory: what a channel sent is removed from any text by value', 
     expect(m.redact('a tok%2Ben%2Fwith%3Dchars b tok+en/with=chars c')).toBe('a [redacted] b [redacted] c');
   });
 
+  test('a long value cut short still goes, from its first 12 characters on', () => {
+    const m = new SecretMemory();
+    m.remember('eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.payload.signature');
+    expect(m.redact('"x-token":"eyJ0eXAiOiJKV1QiLCJhbG…')).toBe('"x-token":"[redacted]…');
+    expect(m.redact('short eyJ0eXAiOiJ stays')).toBe('short eyJ0eXAiOiJ stays');
+  });
+
   test('keeps at most 64 values, forgetting the oldest', () => {
     const m = new SecretMemory();
     for (let i = 0; i < 100; i++) m.remember(`value-${String(i).padStart(3, '0')}`);

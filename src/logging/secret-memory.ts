@@ -12,6 +12,8 @@ import { isSecretName, redactSecrets } from './scrub';
  * no secret anyway.
  */
 const MIN_LENGTH = 6;
+/** A piece of a long secret this long, where it starts, is as good as the secret. */
+const PREFIX = 12;
 /** Enough for a client's whole rotation history between restarts; the oldest are forgotten first. */
 const MAX_VALUES = 64;
 
@@ -67,11 +69,32 @@ export class SecretMemory {
     }
   }
 
-  /** The text with every remembered value, then every credential-shaped value, replaced by [redacted]. */
+  /**
+   * The text with every remembered value, then every credential-shaped value, replaced by
+   * [redacted]. A long value counts from its first PREFIX characters on: a CRM's text is cut short
+   * before we keep it, and half a token is still a token.
+   */
   redact(text: string): string {
     this.sorted ??= [...this.values].sort((a, b) => b.length - a.length);
     let out = text;
-    for (const v of this.sorted) if (out.includes(v)) out = out.split(v).join('[redacted]');
+    for (const v of this.sorted) {
+      if (out.includes(v)) out = out.split(v).join('[redacted]');
+      if (v.length > PREFIX) out = redactPrefixes(out, v);
+    }
     return redactSecrets(out);
   }
+}
+
+/** Replaces every run of `text` that is a beginning of `value` at least PREFIX long. */
+function redactPrefixes(text: string, value: string): string {
+  const head = value.slice(0, PREFIX);
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(head); at >= 0; at = text.indexOf(head, from)) {
+    let end = at + PREFIX;
+    while (end < text.length && end - at < value.length && text[end] === value[end - at]) end++;
+    out += `${text.slice(from, at)}[redacted]`;
+    from = end;
+  }
+  return out + text.slice(from);
 }

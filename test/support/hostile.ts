@@ -17,7 +17,7 @@ const cyrillic = (n: number) => String(n).split('').map((d) => CYR[Number(d)]).j
 let seq = 0;
 
 /** A lead whose every personal value is unique to it, with the list of those values (every spelling we send). */
-export function hostileLead(clientId: string): { lead: Record<string, unknown>; personal: Sensitive[] } {
+export function hostileLead(clientId: string, overrides: Record<string, unknown> = {}): { lead: Record<string, unknown>; personal: Sensitive[] } {
   seq += 1;
   const n = 100 + ((Date.now() + seq * 7919) % 800);
   const tag = cyrillic(n);
@@ -32,6 +32,7 @@ export function hostileLead(clientId: string): { lead: Record<string, unknown>; 
   const lead = makeLead(clientId, {
     candidate: { firstName, lastName, middleName, phone: input, email, city: 'Moscow' },
     comment,
+    ...overrides,
   });
   const personal: Sensitive[] = [
     { label: `firstName of ${clientId}`, value: firstName },

@@ -1,13 +1,24 @@
 /**
  * Finds personal values and secrets in text, in every spelling an output could give them: as is, as
  * a JSON string escapes it, with non-ASCII as \uXXXX (what some serialisers do), URL-encoded, and as
- * base64 (a Basic header). Used by the leak tests to scan logs, CLI output and HTTP answers.
+ * base64 (a Basic header) — and, for a long value such as a token, any 20-character piece of it.
+ * Used by the leak tests to scan logs, CLI output and HTTP answers.
  */
 
 export interface Sensitive {
   /** What it is, for the failure message (e.g. `bearer token`, `lastName of rest-403`). */
   label: string;
   value: string;
+}
+
+/** Long values (tokens) also count when a piece of them shows: an output that cut a token short still leaked it. */
+const PIECE = 20;
+
+function pieces(value: string): string[] {
+  if (value.length < 2 * PIECE) return [value];
+  const out = [value];
+  for (let at = 0; at + PIECE <= value.length; at += PIECE / 2) out.push(value.slice(at, at + PIECE));
+  return out;
 }
 
 export interface LeakHit {
@@ -33,7 +44,7 @@ export function findLeaks(outputs: Record<string, string>, sensitive: Sensitive[
   for (const [output, text] of Object.entries(outputs)) {
     const lower = text.toLowerCase();
     for (const s of sensitive) {
-      for (const spelling of spellings(s.value)) {
+      for (const spelling of pieces(s.value).flatMap(spellings)) {
         const at = lower.indexOf(spelling.toLowerCase());
         if (at < 0) continue;
         const around = `${text.slice(Math.max(0, at - 60), at)}<<${s.label}>>${text.slice(at + spelling.length, at + spelling.length + 40)}`;
