@@ -98,7 +98,10 @@ export class LeadDelivery {
     if (r.ok && r.outcome.status === 'delivered') {
       const o = r.outcome;
       m.deliveries.inc({ client: clientId, outcome: 'delivered' });
-      await redis.set(keys.delivered(clientId, lead.leadId), o.crmId, 'EX', this.deps.idempotencyTtlSeconds);
+      // One step: the delivered mark replaces the in-flight mark. Apart, a process stopped between
+      // the two (Redis gone, a shutdown past its deadline) could leave neither, and the lead would
+      // be created again; this way the next process finds one or the other.
+      await redis.multi().set(keys.delivered(clientId, lead.leadId), o.crmId, 'EX', this.deps.idempotencyTtlSeconds).del(keys.inflight(clientId, lead.leadId)).exec();
       await this.logAttempt(job, { outcome: 'delivered', crmId: o.crmId, existing: Boolean(o.existing), durationMs: Date.now() - started });
       this.deps.log.info({ jobId: job.id, leadId: lead.leadId, crmId: o.crmId, existing: Boolean(o.existing), attempt: job.attemptsMade + 1 }, 'lead delivered');
       return { crmId: o.crmId, existing: Boolean(o.existing) };
@@ -150,11 +153,13 @@ export class LeadDelivery {
     for (const it of items) mark.set(keys.inflight(clientId, it.lead.leadId), now, 'EX', INFLIGHT_TTL_SECONDS);
     await mark.exec();
     const r = await this.channel.push(items);
-    // An uncertain failure keeps the marks: the job records it too, but the mark also covers a crash
-    // between here and that write.
-    if (r.ok || !r.error.uncertain) {
+    // A mark goes once the lead's fate is known and recorded: here for a lead that cannot be in the
+    // CRM (rejected, or nothing of the call sent); with the delivered mark for a delivered one. An
+    // uncertain one keeps it: the job records that too, but the mark also covers a crash before.
+    const settled = r.ok ? r.outcomes.filter((o) => o.status === 'rejected').map((o) => o.leadId) : r.error.uncertain ? [] : items.map((it) => it.lead.leadId);
+    if (settled.length > 0) {
       const p = redis.pipeline();
-      for (const it of items) p.del(keys.inflight(clientId, it.lead.leadId));
+      for (const leadId of settled) p.del(keys.inflight(clientId, leadId));
       await p.exec();
     }
     if (r.ok) return r.outcomes.map((outcome) => ({ ok: true, outcome }));
