@@ -7,6 +7,7 @@ import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
 import { LeadExportError } from '../domain/errors';
 import { clientSummary } from '../logging/scrub';
 import { Keys } from '../queue/keys';
+import { describeRedisUrl } from '../queue/redis-health';
 
 /**
  * Direct control of one client's shared state from the CLI, without a running service: the breaker
@@ -15,6 +16,7 @@ import { Keys } from '../queue/keys';
 export class ClientControl {
   readonly queue: Queue<DeliveryJobData, DeliveryResult, string>;
   private readonly breaker: CircuitBreaker;
+  private lastError = '';
 
   private constructor(
     private readonly redis: Redis,
@@ -23,14 +25,32 @@ export class ClientControl {
     private readonly clientsDir: string,
   ) {
     this.queue = new Queue(keys.deliveryQueue(clientId), { connection: redis, prefix: keys.prefix });
+    // Connection errors are reported once, as the command's own error (assertReachable): not as stack traces.
+    this.queue.on('error', () => undefined);
+    redis.on('error', (err: NodeJS.ErrnoException) => {
+      this.lastError = err.code ?? err.message;
+    });
     this.breaker = new CircuitBreaker(redis, keys.flow(clientId).circuit, DEFAULT_CIRCUIT_OPTIONS);
   }
 
   /** `clientsDir` (CLIENTS_DIR) is only named in messages: the CLI does not read client files here. */
   static open(redisUrl: string, prefix: string, clientId: string, clientsDir: string): ClientControl {
     const redis = connectRedis(redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 3_000, enableOfflineQueue: true });
-    redis.on('error', () => undefined);
-    return new ClientControl(redis, new Keys(prefix), clientId, clientsDir);
+    const control = new ClientControl(redis, new Keys(prefix), clientId, clientsDir);
+    control.where = describeRedisUrl(redisUrl);
+    return control;
+  }
+
+  private where = '(REDIS_URL)';
+
+  /** Fails with a clear message (exit 3) when Redis cannot be reached, instead of a library's error. */
+  async assertReachable(): Promise<void> {
+    try {
+      await this.redis.ping();
+    } catch (err) {
+      const why = this.lastError || (err as Error).message;
+      throw new LeadExportError('unavailable', `Redis at ${this.where} is unreachable (${why}): this command reads and changes client state there; check REDIS_URL, or try again when Redis answers`);
+    }
   }
 
   /** Refuses a client the service has never loaded: a typo must not print a calm row of zeros. */

@@ -105,6 +105,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     const cfg = serviceConfig();
     const c = ClientControl.open(cfg.redisUrl, cfg.queuePrefix, clientId, cfg.clientsDir);
     try {
+      await c.assertReachable();
       await c.assertKnown();
       await fn(c);
     } finally {
