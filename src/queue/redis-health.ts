@@ -11,6 +11,8 @@ import type { Logger } from '../logging/logger';
  */
 export class RedisHealth {
   private down = false;
+  private reported = false;
+  private reportTimer: NodeJS.Timeout | undefined;
   private downSince = 0;
   private lastError = '';
   private closed = false;
@@ -59,14 +61,17 @@ export class RedisHealth {
   /** The service is stopping: the connection's end is not an outage, and nobody waits any more. */
   close(): void {
     this.closed = true;
+    if (this.reportTimer) clearTimeout(this.reportTimer);
     for (const w of [...this.waiters]) w();
   }
 
   private onReady(): void {
-    if (this.down && !this.closed) {
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+    if (this.reported && !this.closed) {
       this.log.warn({ redis: this.where, downForMs: Date.now() - this.downSince }, 'Redis answers again: intake, admin and deliveries resume');
     }
     this.down = false;
+    this.reported = false;
     this.lastError = '';
     for (const w of [...this.waiters]) w();
   }
@@ -76,18 +81,24 @@ export class RedisHealth {
     if (this.down || this.closed) return;
     this.down = true;
     this.downSince = Date.now();
-    // A 'close' comes just before the 'error' that says why: report on the next turn, with the reason.
-    setImmediate(() => this.report());
+    // A reconnect that succeeds at once (Redis closed an idle connection, a failover) is no outage;
+    // and the 'error' that says why comes after the 'close'. Request paths see `cause()` at once.
+    this.reportTimer = setTimeout(() => this.report(), REPORT_AFTER_MS);
+    this.reportTimer.unref();
   }
 
   private report(): void {
     if (this.closed || this.redis.status === 'ready') return;
+    this.reported = true;
     this.log.error(
       { redis: this.where, err: this.lastError || 'connection closed' },
       'Redis is unreachable: intake and the admin API answer 503, deliveries wait (nothing is lost); retrying until it answers',
     );
   }
 }
+
+/** An outage shorter than this is not logged (a reconnect); request paths still answer 503 during it. */
+const REPORT_AFTER_MS = 1_000;
 
 /** The connection error without the stack: its code and the address tried. */
 function describeError(err: Error): string {
