@@ -71,8 +71,7 @@ export async function startService(
         workerLockMs: config.workerLockMs,
         idleWorkerMs: config.workerIdleMs,
       },
-      // The workers' drain gets the shutdown deadline less a second for the rest of the shutdown.
-      { reloadMs: config.configReloadMs, shutdownTimeoutMs: Math.max(0, config.shutdownTimeoutMs - 1_000) },
+      { reloadMs: config.configReloadMs, shutdownTimeoutMs: config.shutdownTimeoutMs },
     );
     const sup = supervisor;
     metrics.observeQueues(async () =>
@@ -114,7 +113,8 @@ export async function startService(
       const deadline = Date.now() + config.shutdownTimeoutMs;
       const graceful = (async () => {
         await app.close();
-        if (supervisor) await supervisor.close();
+        // The workers' drain gets what is left of the deadline, less a second for the rest.
+        if (supervisor) await supervisor.close(Math.max(0, deadline - Date.now() - 1_000));
         await producer.close();
         health.close();
         if (redis.status === 'ready') await withTimeout(redis.quit(), 2_000).catch(() => redis.disconnect());

@@ -142,7 +142,8 @@ export class Supervisor {
     for (const rt of all) rt.abort();
   }
 
-  async close(): Promise<void> {
+  /** `drainMs`: how long active deliveries may finish (default: shutdownTimeoutMs). */
+  async close(drainMs = this.opts.shutdownTimeoutMs): Promise<void> {
     this.closing = true;
     if (this.reloadTimer) clearInterval(this.reloadTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
@@ -151,6 +152,6 @@ export class Supervisor {
     await Promise.allSettled([...this.inflight]);
     const all = this.clients;
     this.runtimes.clear();
-    await Promise.all(all.map((rt) => rt.close(this.opts.shutdownTimeoutMs)));
+    await Promise.all(all.map((rt) => rt.close(drainMs)));
   }
 }
