@@ -193,7 +193,7 @@ export function matchResults(results: ComplexResult[], size: number): ComplexRes
     for (const rid of r.request_id) {
       const i = indexOf(rid, size);
       if (i === undefined || byIndex[i]) {
-        throw new DeliveryError('contract', `POST /api/v4/leads/complex answered with request_id '${rid}', which does not match one of the ${size} leads sent`, {
+        throw new DeliveryError('contract', `POST /api/v4/leads/complex answered with request_id '${shown(rid)}', which does not match one of the ${size} leads sent`, {
           uncertain: true,
         });
       }
@@ -217,7 +217,7 @@ export function rejectedByIndex(groups: Groups, size: number): Map<number, Group
     const i = indexOf(g.request_id, size);
     if (i === undefined) {
       // We cannot tell which lead amoCRM means: never guess, never resend blindly.
-      throw new DeliveryError('contract', `amoCRM answered 400 with validation-errors for request_id '${g.request_id}', which is not one of the ${size} leads sent`, {
+      throw new DeliveryError('contract', `amoCRM answered 400 with validation-errors for request_id '${shown(g.request_id)}', which is not one of the ${size} leads sent`, {
         status: 400,
       });
     }
@@ -238,6 +238,15 @@ export function rejection(leadId: string, errors: Groups[number]['errors']): Pus
     ...(first ? { code: first.code, path: first.path } : {}),
     httpStatus: 400,
   };
+}
+
+/**
+ * A value amoCRM sent back, as a client-level message may quote it: ours are '0'…'49', and anything
+ * else (which could be any text the CRM chose to echo) is cut to a few plain characters.
+ */
+function shown(v: string): string {
+  const plain = v.replace(/[^\w.-]/g, '?');
+  return plain.length > 20 ? `${plain.slice(0, 20)}…` : plain;
 }
 
 /** Splits lead ids so each filter URL stays short. */

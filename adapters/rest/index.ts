@@ -72,8 +72,9 @@ class RestAdapter implements CrmAdapter {
     if (res.status >= 400 && failureKind(res.status) === 'rejected') {
       // The CRM refuses the lookup itself: the lookup config is wrong, and without it we cannot tell
       // whether the lead exists. Pause the client rather than reject (or duplicate) its leads.
-      // The CRM's words go to crmDetail: they may echo the query (the lead id) or worse, and the message reaches logs.
-      throw new DeliveryError('contract', `lookup refused by the CRM (HTTP ${res.status}); check settings.lookup`, { status: res.status, crmDetail: reasonOf(res) });
+      // The message reaches logs and status: the status only. The CRM's words (which may echo our
+      // headers) go to crmDetail, kept on the lead's job.
+      throw new DeliveryError('contract', `lookup refused by the CRM: HTTP ${res.status}; check settings.lookup`, { status: res.status, crmDetail: reasonOf(res) });
     }
     if (res.status < 200 || res.status >= 300) throwForStatus(res, 'lookup');
     const items = readResponsePath(res.body, lookup.itemsPath);
@@ -99,7 +100,8 @@ class RestAdapter implements CrmAdapter {
     const checks: OnlineCheckLine[] = [];
     if (this.s.ping) {
       const res = await this.send({ method: 'GET', path: this.s.ping.path, purpose: 'admin' });
-      checks.push(res.status < 400 ? { level: 'ok', what: `settings.ping ${this.s.ping.path}`, message: `HTTP ${res.status}` } : { level: 'missing', what: `settings.ping ${this.s.ping.path}`, message: reasonOf(res) });
+      // The answer's status only: its body may quote our credentials back, and this goes to a terminal.
+      checks.push({ level: res.status < 400 ? 'ok' : 'missing', what: `settings.ping ${this.s.ping.path}`, message: `HTTP ${res.status}` });
     } else checks.push({ level: 'warn', what: 'settings.ping', message: 'not configured: health probes use the next delivery instead' });
     if (this.s.lookup) {
       try {

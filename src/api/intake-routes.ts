@@ -25,7 +25,10 @@ const ACCEPTED_TYPE = 'application/json';
  *  400  the body is not JSON.  413  too many leads, or a body over MAX_INTAKE_BODY_BYTES.
  *  415  not application/json.  401  no or wrong token.  503  Redis unreachable: nothing accepted.
  */
-export function registerIntakeRoutes(app: FastifyInstance, deps: { producer: LeadProducer; intakeToken: string; metrics: Metrics; log: Logger }): void {
+export function registerIntakeRoutes(
+  app: FastifyInstance,
+  deps: { producer: LeadProducer; intakeToken: string; metrics: Metrics; log: Logger; redisProblem?: () => string | undefined },
+): void {
   // An encapsulated scope, so intake's own JSON parser and error answers touch no other route.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -45,8 +48,12 @@ export function registerIntakeRoutes(app: FastifyInstance, deps: { producer: Lea
         results = await deps.producer.enqueueMany(leads);
       } catch (err) {
         if (err instanceof IntakeUnavailableError) {
-          deps.log.error({ err: err.message }, 'intake: Redis unreachable');
-          return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: 'the queue is unreachable; nothing was accepted, send again' });
+          // A known outage is in the log once already (RedisHealth); a request per line would bury it.
+          const known = deps.redisProblem?.();
+          if (known) deps.log.debug({ err: err.message }, 'intake: Redis unreachable');
+          else deps.log.error({ err: err.message }, 'intake: Redis unreachable');
+          const cause = known ?? 'Redis (the queue) is unreachable';
+          return reply.code(503).header('retry-after', '5').send({ error: 'unavailable', message: `${cause}: nothing was accepted; send again later` });
         }
         if (err instanceof LeadExportError && err.kind === 'validation') return reply.code(422).send({ error: 'invalid', message: err.message });
         throw err;

@@ -19,8 +19,10 @@ export interface ServerDeps {
   adminToken: string;
   /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`: the metrics name every client. */
   metricsToken?: string;
-  /** Readiness: true while Redis answers. */
-  ready: () => Promise<boolean>;
+  /** Readiness: ready while Redis answers; otherwise why not. */
+  ready: () => Promise<{ ready: boolean; cause?: string }>;
+  /** Why the Redis-backed endpoints cannot answer now (Redis unreachable, delivery starting); undefined when they can. */
+  redisProblem?: () => string | undefined;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
@@ -36,7 +38,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.code(status).send({ error: status === 500 ? 'internal' : 'bad_request', message: status === 500 ? 'internal error' : err.message });
   });
   app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (_req, reply) => ((await deps.ready()) ? { ready: true } : reply.code(503).send({ ready: false })));
+  app.get('/readyz', async (_req, reply) => {
+    const r = await deps.ready();
+    return r.ready ? { ready: true } : reply.code(503).header('retry-after', '5').send({ ready: false, cause: r.cause });
+  });
   app.get('/metrics', async (req, reply) => {
     if (deps.metricsToken && !bearerMatches(req.headers.authorization, deps.metricsToken)) {
       return reply.code(401).send({ error: 'unauthorized', message: 'send Authorization: Bearer <METRICS_TOKEN>' });
@@ -46,6 +51,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/v1/schema/lead', async () => leadJsonSchema());
   app.get('/v1/openapi.json', async () => openApiDocument());
   if (deps.producer) registerIntakeRoutes(app, { ...deps, producer: deps.producer });
-  if (deps.supervisor) registerAdminRoutes(app, { supervisor: deps.supervisor, adminToken: deps.adminToken });
+  if (deps.supervisor) registerAdminRoutes(app, { supervisor: deps.supervisor, adminToken: deps.adminToken, redisProblem: deps.redisProblem ?? (() => undefined) });
   return app;
 }

@@ -10,7 +10,9 @@ import { CircuitBreaker, type CircuitReason, type CircuitState, type CircuitTran
 import { SharedRateLimiter, arrivalGuardMs, type RateLimit } from '../flow/rate-limiter';
 import { FlowControlledHttp, type RequestObservation } from '../http/crm-http';
 import type { Logger } from '../logging/logger';
-import { scrubPersonalData } from '../logging/scrub';
+import { personalValues } from '../logging/personal-values';
+import { clientSummary } from '../logging/scrub';
+import { SecretMemory } from '../logging/secret-memory';
 import type { Metrics } from '../observability/metrics';
 import type { Keys } from '../queue/keys';
 import { clientEffect } from './decide';
@@ -59,6 +61,8 @@ interface CallScope {
    * command (amoCRM connect) — including the token requests they make on the way.
    */
   bypassCircuit?: boolean;
+  /** Requests of this call that left the process. */
+  sent?: number;
 }
 
 /** How often credentials are kept alive (a cheap local check; a refresh only when due). */
@@ -74,6 +78,8 @@ export class CrmChannel {
   private readonly listeners = new Set<ChannelListener>();
   private readonly observers = new Set<(o: RequestObservation) => void>();
   private readonly log: Logger;
+  /** Every credential this channel sent: the CRM's echo of them is removed from any text we keep. */
+  private readonly sent = new SecretMemory();
   private config: ClientConfig;
   private adapter!: CrmAdapter;
   private context!: AdapterContext;
@@ -105,7 +111,7 @@ export class CrmChannel {
     this.breaker = new CircuitBreaker(deps.redis, flow.circuit, circuitOptions(config), {
       onTransition: (t: CircuitTransition) => {
         metrics?.circuitTransitions.inc({ client: this.clientId, to: t.to, reason: t.reason });
-        this.log.warn({ from: t.from, to: t.to, reason: t.reason, detail: t.detail === undefined ? undefined : safeDetail(t.detail) }, `circuit ${t.to}`);
+        this.log.warn({ from: t.from, to: t.to, reason: t.reason, detail: t.detail === undefined ? undefined : this.summary(t.detail) }, `circuit ${t.to}`);
       },
     });
     this.build(config);
@@ -156,7 +162,7 @@ export class CrmChannel {
       return { ok: true, outcomes: ordered, pushSent: true };
     } catch (caught) {
       const err = asDeliveryError(caught);
-      await this.onFailure(err);
+      await this.onFailure(err, items.flatMap((it) => personalValues(it.lead)));
       // Nothing of this call left: whatever the adapter said, nothing can be in the CRM because of it.
       return { ok: false, error: scope.pushSent ? err : err.withUncertain(false), pushSent: scope.pushSent };
     }
@@ -166,7 +172,7 @@ export class CrmChannel {
   findExisting(lead: LeadV1): Promise<{ crmId: string } | null> {
     const fn = this.adapter.findExisting;
     if (!fn) return Promise.resolve(null);
-    return this.call(() => fn.call(this.adapter, lead));
+    return this.call(() => fn.call(this.adapter, lead), {}, personalValues(lead));
   }
 
   /** The adapter's read-only ping, sent even while the circuit is open (it is how recovery is seen). */
@@ -207,14 +213,17 @@ export class CrmChannel {
   }
 
   /** Runs a request-making function under the failure policy (pause on auth, count transient, …). */
-  async call<T>(fn: () => Promise<T>, scope: Omit<CallScope, 'pushSent'> = {}): Promise<T> {
+  async call<T>(fn: () => Promise<T>, scope: Omit<CallScope, 'pushSent'> = {}, personal: readonly string[] = []): Promise<T> {
     try {
-      const v = await this.scope.run({ pushSent: false, ...scope }, fn);
-      await this.onSuccess();
+      const run: CallScope = { pushSent: false, ...scope, sent: 0 };
+      const v = await this.scope.run(run, fn);
+      // Only an answer from the CRM is news of its health: credential upkeep that had nothing to do
+      // (no request) must not close a circuit an outage opened.
+      if ((run.sent ?? 0) > 0) await this.onSuccess();
       return v;
     } catch (caught) {
       const err = caught instanceof LeadExportError && !isDeliveryError(caught) && caught.kind !== 'config' ? caught : asDeliveryError(caught);
-      if (isDeliveryError(err)) await this.onFailure(err);
+      if (isDeliveryError(err)) await this.onFailure(err, personal);
       throw err;
     }
   }
@@ -251,15 +260,18 @@ export class CrmChannel {
       this.log.info({}, 'probe succeeded; client resumes');
       if (closed) this.emitResume('recovered');
     } catch (err) {
-      await this.breaker.probeFailed(safeDetail((err as Error).message));
-      this.log.warn({ err: safeDetail((err as Error).message), kind: (err as LeadExportError).kind }, 'probe failed; circuit stays open');
+      const detail = this.summary((err as Error).message);
+      await this.breaker.probeFailed(detail);
+      this.log.warn({ err: detail, kind: (err as LeadExportError).kind, status: (err as LeadExportError).status }, 'probe failed; circuit stays open');
     } finally {
       this.probing = false;
     }
   }
 
-  circuit(): Promise<CircuitState> {
-    return this.breaker.read();
+  /** The circuit as people see it: its detail is re-scrubbed (it may have been written by an older version). */
+  async circuit(): Promise<CircuitState> {
+    const c = await this.breaker.read();
+    return c.detail === undefined ? c : { ...c, detail: this.summary(c.detail) };
   }
 
   effectiveLimit(): Promise<RateLimit> {
@@ -312,10 +324,24 @@ export class CrmChannel {
     if (closed) this.emitResume('recovered');
   }
 
+  /**
+   * Text kept for support on a lead's job (its attempt log, its failure reason): the CRM's own words
+   * may stay — the candidate's name included — but never a credential this channel sent or anything
+   * shaped like one.
+   */
+  redact(text: string): string {
+    return this.sent.redact(text);
+  }
+
+  /** Client-level text (logs, circuit detail, status, alerts): our own words, short, scrubbed. */
+  summary(text: string, personal: readonly string[] = []): string {
+    return clientSummary(text, { redact: (t) => this.sent.redact(t), personal });
+  }
+
   /** Applies what a failure means for the whole client (decide.ts): count it, or pause the client. */
-  private async onFailure(err: DeliveryError): Promise<void> {
+  private async onFailure(err: DeliveryError, personal: readonly string[]): Promise<void> {
     const effect = clientEffect(err.kind);
-    const detail = safeDetail(err.message);
+    const detail = this.summary(err.message, personal);
     if (effect.type === 'pause') {
       const { opened } = await this.breaker.open(effect.reason, detail);
       if (opened) {
@@ -356,6 +382,11 @@ export class CrmChannel {
     throw new DeliveryError('circuit_open', `not sent: the client's circuit is open (${c.reason ?? 'unknown'})`, { retryAfterMs: waitMs });
   }
 
+  private remembered(secret: string): string {
+    this.sent.remember(secret);
+    return secret;
+  }
+
   /** The one place an adapter context is assembled. */
   private build(c: ClientConfig): void {
     const def = findAdapter(c.adapter);
@@ -371,8 +402,11 @@ export class CrmChannel {
       beforeSend: (req) => this.checkCircuit(req.purpose),
       onSend: (req) => {
         const s = this.scope.getStore();
-        if (s && req.purpose === 'push') s.pushSent = true;
+        if (!s) return;
+        s.sent = (s.sent ?? 0) + 1;
+        if (req.purpose === 'push') s.pushSent = true;
       },
+      secrets: this.sent,
       observe: (o) => {
         m?.crmRequests.inc({ client: o.clientId, purpose: o.purpose, status: String(o.status) });
         m?.crmLatency.observe({ client: o.clientId, purpose: o.purpose }, o.durationMs / 1000);
@@ -383,7 +417,8 @@ export class CrmChannel {
     this.context = {
       clientId: c.id,
       http: this.http,
-      secrets: this.deps.secrets,
+      // Every secret an adapter reads is remembered, so the CRM's echo of it can be removed by value.
+      secrets: { resolve: async (ref) => this.remembered(await this.deps.secrets.resolve(ref)) },
       store: new RedisAdapterStore(this.deps.redis, this.deps.keys.store(c.id), this.deps.tokenEncryptionKey),
       log: this.log,
       now: () => Date.now(),
@@ -399,11 +434,6 @@ function circuitOptions(c: ClientConfig) {
   return { failureThreshold: c.circuit.failureThreshold, cooldownMs: c.circuit.cooldown, maxCooldownMs: c.circuit.maxCooldown, fastProbeWindowMs: c.circuit.fastProbeWindow };
 }
 
-/** Client-level text (logs, status, alerts): short, with anything that looks like personal data masked. */
-export function safeDetail(text: string): string {
-  const s = scrubPersonalData(text).replace(/\s+/g, ' ').trim();
-  return s.length > 300 ? `${s.slice(0, 300)}…` : s;
-}
 
 /**
  * Anything a call throws becomes a DeliveryError. An input `config` error (a secret that cannot be

@@ -53,11 +53,19 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     .description('run the service: intake API and/or delivery workers (config from the environment)')
     .addOption(new Option('--role <role>', 'what this process runs').choices(['all', 'api', 'worker']).default('all'))
     .action(async (o: { role: 'all' | 'api' | 'worker' }) => {
-      const svc = await startService(serviceConfig(), { api: o.role !== 'worker', worker: o.role !== 'api' }, { defaultMetrics: true });
+      const cfg = serviceConfig();
+      const svc = await startService(cfg, { api: o.role !== 'worker', worker: o.role !== 'api' }, { defaultMetrics: true });
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
-          svc.log.info({ signal: sig }, 'shutting down');
-          void svc.close().then(resolve);
+          svc.log.info({ signal: sig, deadlineMs: cfg.shutdownTimeoutMs }, 'shutting down');
+          // close() gives up waiting at SHUTDOWN_TIMEOUT_MS; should anything still hold the process
+          // (a socket still reconnecting to a Redis that is gone), it ends shortly after.
+          setTimeout(() => process.exit(), cfg.shutdownTimeoutMs + 2_000).unref();
+          void svc.close().then(() => {
+            // Closed: a socket BullMQ still has reconnecting to a Redis that is gone must not hold the exit.
+            setTimeout(() => process.exit(), 100).unref();
+            resolve();
+          });
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
@@ -97,6 +105,7 @@ export function buildCli(io: Out = { out: (s) => process.stdout.write(s), err: (
     const cfg = serviceConfig();
     const c = ClientControl.open(cfg.redisUrl, cfg.queuePrefix, clientId, cfg.clientsDir);
     try {
+      await c.assertReachable();
       await c.assertKnown();
       await fn(c);
     } finally {

@@ -6,6 +6,7 @@ import type { CircuitState } from '../flow/circuit-breaker';
 import type { Logger } from '../logging/logger';
 import type { Metrics } from '../observability/metrics';
 import { BACKOFF_TYPE, type DeliveryJobData, type DeliveryResult } from '../queue/delivery-job';
+import { isConnectionError } from '../queue/redis-health';
 import { LeadDelivery } from './lead-delivery';
 import { attemptKindOf, backoffDelayOf } from './outcome-signals';
 
@@ -62,7 +63,7 @@ export class ClientRuntime {
     this.clientId = config.id;
     this.log = deps.log.child({ clientId: config.id });
     this.queue = new Queue(deps.keys.deliveryQueue(config.id), { connection: deps.redis, prefix: deps.keys.prefix });
-    this.queue.on('error', (err) => this.log.warn({ err: err.message }, 'queue error'));
+    this.queue.on('error', (err) => this.logRedisError(err, 'queue error'));
     this.channel = openChannel(config, deps, {
       // Stop taking leads at once in this process; reconcile() makes it agree with Redis.
       onPause: () => void this.queue.pause().catch(() => undefined),
@@ -120,6 +121,12 @@ export class ClientRuntime {
     await this.ensureWorker(shouldPause);
   }
 
+  /** Redis being away is reported once by the service (RedisHealth); every reconnect attempt is not news. */
+  private logRedisError(err: Error, msg: string): void {
+    if (isConnectionError(err)) this.log.debug({ err: err.message }, msg);
+    else this.log.warn({ err: err.message }, msg);
+  }
+
   private concurrency(): number {
     // Enough active jobs to fill one batch while the previous one waits for the limiter.
     return this.channel.batchSize * 2;
@@ -161,7 +168,7 @@ export class ClientRuntime {
         maxStalledCount: 5,
       },
     );
-    worker.on('error', (err) => this.log.warn({ err: err.message }, 'worker error'));
+    worker.on('error', (err) => this.logRedisError(err, 'worker error'));
     worker.on('failed', (job, err) => {
       if (!job) return;
       // 'failed' fires for every failed attempt; only a job that landed in the failed set is final.
@@ -216,6 +223,17 @@ export class ClientRuntime {
   async resume(): Promise<void> {
     await this.channel.resume('manual');
     await this.reconcile();
+  }
+
+  /** Stops at once, waiting for nothing (the shutdown deadline passed): see Supervisor.abort(). */
+  abort(): void {
+    this.closed = true;
+    this.delivery.close();
+    const w = this.worker;
+    this.worker = null;
+    void w?.close(true).catch(() => undefined);
+    void this.channel.close().catch(() => undefined);
+    void this.queue.close().catch(() => undefined);
   }
 
   async close(timeoutMs = 20_000): Promise<void> {

@@ -6,7 +6,6 @@ import { decide, type AttemptFailure, type DeliveryPolicy } from '../channel/dec
 import type { ClientConfig } from '../config/client-schema';
 import type { DeliveryError } from '../domain/errors';
 import type { Logger } from '../logging/logger';
-import { redactSecrets } from '../logging/scrub';
 import type { Metrics } from '../observability/metrics';
 import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
 import type { Keys } from '../queue/keys';
@@ -99,7 +98,10 @@ export class LeadDelivery {
     if (r.ok && r.outcome.status === 'delivered') {
       const o = r.outcome;
       m.deliveries.inc({ client: clientId, outcome: 'delivered' });
-      await redis.set(keys.delivered(clientId, lead.leadId), o.crmId, 'EX', this.deps.idempotencyTtlSeconds);
+      // One step: the delivered mark replaces the in-flight mark. Apart, a process stopped between
+      // the two (Redis gone, a shutdown past its deadline) could leave neither, and the lead would
+      // be created again; this way the next process finds one or the other.
+      await redis.multi().set(keys.delivered(clientId, lead.leadId), o.crmId, 'EX', this.deps.idempotencyTtlSeconds).del(keys.inflight(clientId, lead.leadId)).exec();
       await this.logAttempt(job, { outcome: 'delivered', crmId: o.crmId, existing: Boolean(o.existing), durationMs: Date.now() - started });
       this.deps.log.info({ jobId: job.id, leadId: lead.leadId, crmId: o.crmId, existing: Boolean(o.existing), attempt: job.attemptsMade + 1 }, 'lead delivered');
       return { crmId: o.crmId, existing: Boolean(o.existing) };
@@ -110,23 +112,25 @@ export class LeadDelivery {
       const o = r.outcome;
       failure = { kind: 'rejected', uncertain: false, pushSent: true };
       const where = [o.code, o.path].filter(Boolean).join(' at ');
-      message = `rejected by the CRM${where ? ` (${where})` : ''}: ${redactSecrets(o.reason)}`;
-      await this.logAttempt(job, { outcome: 'rejected', reason: redactSecrets(o.reason), code: o.code, path: o.path, httpStatus: o.httpStatus, durationMs: Date.now() - started });
+      const reason = this.channel.redact(o.reason);
+      message = `rejected by the CRM${where ? ` (${where})` : ''}: ${reason}`;
+      await this.logAttempt(job, { outcome: 'rejected', reason, code: o.code, path: o.path, httpStatus: o.httpStatus, durationMs: Date.now() - started });
       this.deps.log.warn({ jobId: job.id, leadId: lead.leadId, code: o.code, path: o.path, httpStatus: o.httpStatus }, 'lead rejected by the CRM');
     } else if (r.ok) {
       // A per-lead transient outcome: its batch created other leads, this one's fate is unknown.
       const o = r.outcome as Extract<PushOutcome, { status: 'transient' }>;
       failure = { kind: 'transient', retryAfterMs: o.retryAfterMs, uncertain: true, pushSent: true };
-      message = redactSecrets(o.reason);
+      message = this.channel.redact(o.reason);
       await this.logAttempt(job, { outcome: 'transient', reason: message, httpStatus: o.httpStatus, durationMs: Date.now() - started });
     } else {
       const e = r.error;
       failure = { kind: e.kind, retryAfterMs: e.retryAfterMs, uncertain: e.uncertain, pushSent: r.pushSent };
-      message = e.message;
+      // The job is support's view of the lead: the CRM's words stay, credentials never.
+      message = this.channel.redact(e.message);
       await this.logAttempt(job, {
         outcome: e.kind,
-        reason: e.message,
-        crm: e.crmDetail === undefined ? undefined : redactSecrets(e.crmDetail),
+        reason: message,
+        crm: e.crmDetail === undefined ? undefined : this.channel.redact(e.crmDetail),
         httpStatus: e.status,
         code: e.code,
         uncertain: e.uncertain,
@@ -149,11 +153,13 @@ export class LeadDelivery {
     for (const it of items) mark.set(keys.inflight(clientId, it.lead.leadId), now, 'EX', INFLIGHT_TTL_SECONDS);
     await mark.exec();
     const r = await this.channel.push(items);
-    // An uncertain failure keeps the marks: the job records it too, but the mark also covers a crash
-    // between here and that write.
-    if (r.ok || !r.error.uncertain) {
+    // A mark goes once the lead's fate is known and recorded: here for a lead that cannot be in the
+    // CRM (rejected, or nothing of the call sent); with the delivered mark for a delivered one. An
+    // uncertain one keeps it: the job records that too, but the mark also covers a crash before.
+    const settled = r.ok ? r.outcomes.filter((o) => o.status === 'rejected').map((o) => o.leadId) : r.error.uncertain ? [] : items.map((it) => it.lead.leadId);
+    if (settled.length > 0) {
       const p = redis.pipeline();
-      for (const it of items) p.del(keys.inflight(clientId, it.lead.leadId));
+      for (const leadId of settled) p.del(keys.inflight(clientId, leadId));
       await p.exec();
     }
     if (r.ok) return r.outcomes.map((outcome) => ({ ok: true, outcome }));

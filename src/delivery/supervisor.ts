@@ -19,6 +19,7 @@ export class Supervisor {
   private closing = false;
   private readonly inflight = new Set<Promise<void>>();
   private reloading = false;
+  private startedOnce = false;
 
   constructor(
     private readonly clientsDir: string,
@@ -28,9 +29,17 @@ export class Supervisor {
 
   async start(): Promise<void> {
     await this.reload();
+    // close() may have come while the first reload waited for Redis: start no timers then.
+    if (this.closing) return;
+    this.startedOnce = true;
     this.reloadTimer = setInterval(() => void this.track(this.reload()), this.opts.reloadMs);
     this.tickTimer = setInterval(() => void this.track(this.tick()), this.opts.tickMs ?? 1_000);
     await this.tick();
+  }
+
+  /** The first load of the client files is done and the clients run (start() can wait for Redis). */
+  get started(): boolean {
+    return this.startedOnce;
   }
 
   get clients(): ClientRuntime[] {
@@ -120,7 +129,21 @@ export class Supervisor {
     return p;
   }
 
-  async close(): Promise<void> {
+  /**
+   * The shutdown deadline passed (Redis is gone, a delivery hangs): stop everything without waiting.
+   * Active deliveries stay active in Redis and move on to another process when their locks expire.
+   */
+  abort(): void {
+    this.closing = true;
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    const all = this.clients;
+    this.runtimes.clear();
+    for (const rt of all) rt.abort();
+  }
+
+  /** `drainMs`: how long active deliveries may finish (default: shutdownTimeoutMs). */
+  async close(drainMs = this.opts.shutdownTimeoutMs): Promise<void> {
     this.closing = true;
     if (this.reloadTimer) clearInterval(this.reloadTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
@@ -129,6 +152,6 @@ export class Supervisor {
     await Promise.allSettled([...this.inflight]);
     const all = this.clients;
     this.runtimes.clear();
-    await Promise.all(all.map((rt) => rt.close(this.opts.shutdownTimeoutMs)));
+    await Promise.all(all.map((rt) => rt.close(drainMs)));
   }
 }

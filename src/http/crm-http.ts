@@ -3,6 +3,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios
 import type { AdapterLogger, CrmHttp, CrmRequest, CrmResponse, RequestPurpose } from '../../adapters/types';
 import { DeliveryError, LeadExportError } from '../domain/errors';
 import { parseRetryAfter } from '../flow/retry-after';
+import type { SecretMemory } from '../logging/secret-memory';
 import { serializeQuery } from './query';
 
 /**
@@ -58,6 +59,11 @@ export interface CrmHttpOptions {
    * (another process saw the outage or the 401): this is the last point at which not sending is free.
    */
   beforeSend?: (req: CrmRequest) => Promise<void>;
+  /**
+   * Remembers every credential this client sends (auth headers, token fields of `auth` requests and
+   * of their answers), so the CRM's echo of them can be removed from any text by value.
+   */
+  secrets?: SecretMemory;
 }
 
 const NETWORK_CODES = new Set([
@@ -154,6 +160,9 @@ export class FlowControlledHttp implements CrmHttp {
     if (this.opts.beforeSend) await this.opts.beforeSend(req);
     // Credentials are chosen after the wait, so a token cannot expire while its request queues.
     const authHeaders = req.auth ? await req.auth() : {};
+    this.opts.secrets?.rememberHeaders(authHeaders, true);
+    this.opts.secrets?.rememberHeaders(req.headers, false);
+    if (req.purpose === 'auth') this.opts.secrets?.rememberFields(req.body);
     if (this.opts.gate?.sent) void this.opts.gate.sent(admission).catch(() => undefined);
     this.opts.onSend?.(req);
     const started = Date.now();
@@ -187,6 +196,8 @@ export class FlowControlledHttp implements CrmHttp {
     const text = typeof res.data === 'string' ? res.data : '';
     const contentType = headers['content-type'] ?? '';
     const out: CrmResponse = { status: res.status, headers, text, body: parseBody(text, contentType), contentType, durationMs };
+    // A login or refresh answer hands out tokens the CRM may echo later.
+    if (req.purpose === 'auth' && res.status < 300) this.opts.secrets?.rememberFields(out.body);
     this.opts.observe?.({ clientId: this.opts.clientId, method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs, headers });
     this.opts.log.debug({ method: req.method, path: logPath, purpose: req.purpose, status: res.status, durationMs }, 'crm request');
 

@@ -83,6 +83,21 @@ export class Metrics {
     this.queueSource = source;
   }
 
+  /** Set by the service: whether Redis answers, read at scrape time. */
+  private redisSource: (() => boolean) | null = null;
+  readonly redisUp = new Gauge({
+    name: 'lead_export_redis_up',
+    help: '1 while Redis answers; 0 while it is unreachable (the queue series are then absent: they are read from Redis)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.redisSource) this.redisUp.set(this.redisSource() ? 1 : 0);
+    },
+  });
+
+  observeRedis(source: () => boolean): void {
+    this.redisSource = source;
+  }
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -288,4 +288,11 @@ export class LeadProducer {
     this.queues.clear();
     if (this.ownsRedis) this.redis.disconnect();
   }
+
+  /** Drops the connection without waiting for anything (a shutdown past its deadline). */
+  abort(): void {
+    for (const q of this.queues.values()) void q.close().catch(() => undefined);
+    this.queues.clear();
+    if (this.ownsRedis) this.redis.disconnect();
+  }
 }

@@ -1,9 +1,12 @@
 import type { Job, Queue } from 'bullmq';
+import { redactSecrets } from '../logging/scrub';
 import type { DeliveryJobData, DeliveryResult } from '../queue/delivery-job';
 
 /**
  * Support's view of failed deliveries and their replay. Works on the queue alone, so the CLI can use
- * it without a running service. Never returns personal data: ids, reasons and attempt logs only.
+ * it without a running service. What it returns is support's view of a lead: the CRM's own words
+ * (which may name the candidate) are kept, credentials never — they are removed when written
+ * (the channel knows what it sent) and again here, by shape, for jobs written by older versions.
  */
 export interface FailedDelivery {
   jobId: string;
@@ -30,8 +33,8 @@ async function describe(queue: DeliveryQueue, j: Job<DeliveryJobData, DeliveryRe
     leadId: j.data.lead.leadId,
     failedAt: j.finishedOn ? new Date(j.finishedOn).toISOString() : null,
     attempts: j.attemptsMade,
-    reason: j.failedReason,
-    log: logs,
+    reason: redactSecrets(j.failedReason ?? ''),
+    log: logs.map(redactSecrets),
   };
 }
 

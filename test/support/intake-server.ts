@@ -41,7 +41,7 @@ export async function startIntakeServer(opts: { clients?: string[]; now?: Clock 
     log: createLogger({ level: 'debug' }, logs),
     intakeToken: INTAKE_TOKEN,
     adminToken: 'admin-token-0123456789abcdef',
-    ready: async () => true,
+    ready: async () => ({ ready: true }),
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   const queues = new Map<string, Queue<DeliveryJobData>>();

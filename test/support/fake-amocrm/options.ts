@@ -53,6 +53,7 @@ export function resolveOptions(o: FakeAmoOptions): ResolvedOptions {
     webhookBatchMs: o.webhookBatchMs ?? 100,
     webhookTimeoutMs: o.webhookTimeoutMs ?? 2000,
     webhookRetryScale: o.webhookRetryScale ?? 1,
+    echo: o.echo ?? false,
     clock: o.clock ?? realClock,
   };
 }

@@ -6,6 +6,7 @@ import { nginxPage, parseBody, parseQuery, problem, readBody, type Reply, type R
 import { unauthorized, type OAuthService } from './oauth';
 import type { RateLimiter } from './rate-limit';
 import { sendReply, type Delivery, type Timers } from './respond';
+import { withEcho } from './echo';
 import { notFound } from './router';
 import type { RecordedAmoRequest } from './types';
 
@@ -25,6 +26,8 @@ export interface PipelineDeps {
   retryAfterSeconds: number;
   rateLimitBody: () => 'html' | 'json';
   port: () => number;
+  /** The `echo` option: every answer repeats the request back (echo.ts). */
+  echo: boolean;
 }
 
 /** The query string exactly as sent: PHP-style parsing needs the raw pairs. */
@@ -61,7 +64,8 @@ export async function handleRequest(d: PipelineDeps, req: IncomingMessage, res: 
   });
   const respond = async (reply: Reply, delivery: Delivery = { kind: 'whole' }): Promise<void> => {
     if (d.latencyMs > 0 && !(await d.timers.sleep(d.latencyMs))) return;
-    await sendReply(res, reply, delivery, d.timers, (status) => {
+    const answer = d.echo ? withEcho(reply, { method, path, query: rec.query, headers: req.headers, body: rec.body }) : reply;
+    await sendReply(res, answer, delivery, d.timers, (status) => {
       rec.status = status;
     });
   };

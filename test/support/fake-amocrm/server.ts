@@ -97,6 +97,7 @@ export class FakeAmoServer implements FakeAmo {
       retryAfterSeconds: o.rateLimitRetryAfterSeconds,
       rateLimitBody: () => this.rateLimitBody,
       port: () => this.boundPort,
+      echo: o.echo,
     };
   }
 

@@ -274,6 +274,13 @@ export interface FakeAmoOptions {
    * status moves inside one second or to jump past a lifetime without waiting.
    */
   clock?: () => number;
+  /**
+   * Default false. true: every answer, whatever its status, repeats the request back — every header
+   * (the bearer token), the query and the whole body (client_secret, code, refresh_token, the
+   * candidate) — as an `echo` field of an object body, in a `<pre>` of an HTML page, and always in an
+   * `x-echo-request` header (echo.ts). Not amoCRM's behaviour: a proxy's or middleware's, the worst case.
+   */
+  echo?: boolean;
 }
 
 export interface ForeignLeadOptions {

@@ -60,6 +60,7 @@ const schema = z.strictObject({
   keepAliveHeader: z.boolean().default(true),
   dropIdleConnectionsAfterMs: positiveMs.optional(),
   updatedFeed: updatedFeed.default(updatedFeed.parse({})),
+  echo: z.boolean().default(false),
   clock: z.custom<() => number>((v) => typeof v === 'function', 'must be a function returning epoch ms').default(() => Date.now),
 });
 

@@ -87,6 +87,7 @@ export class FakeRestCrmServer implements FakeRestCrm {
   /** Serialises down()/up()/close() so overlapping calls cannot interleave listen and close. */
   private lifecycle: Promise<void> = Promise.resolve();
   private readonly keepAliveHeader: boolean;
+  private readonly echo: boolean;
 
   constructor(options: FakeRestCrmOptions = {}) {
     const opts = resolveOptions(options);
@@ -99,6 +100,7 @@ export class FakeRestCrmServer implements FakeRestCrm {
     this.writer = new ReplyWriter(() => this.latencyMs);
     this.connections = new Connections(opts);
     this.keepAliveHeader = opts.keepAliveHeader;
+    this.echo = opts.echo;
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     // Node's own timer is the backstop (it fires a second later); Connections closes on time.
     this.server.keepAliveTimeout = opts.keepAliveTimeoutMs;
@@ -265,6 +267,7 @@ export class FakeRestCrmServer implements FakeRestCrm {
     readBody(req).then(
       (body) => {
         rec.body = body.kind === 'json' ? body.value : body.kind === 'invalid' ? body.text : undefined;
+        if (this.echo) this.writer.echo(res, { method, path, query, headers: req.headers, body: rec.body });
         const ctx: Ctx = { method, path, query, headers: req.headers, body, at, limited, authFailure };
         if (!fault) return this.writer.send(res, this.routes.handle(ctx));
         applyFault(fault, res, ctx, { writer: this.writer, handle: (c) => this.routes.handle(c), later: (ms, fn) => this.later(ms, fn) });

@@ -104,6 +104,13 @@ export interface FakeRestCrmOptions {
    */
   dropIdleConnectionsAfterMs?: number;
   updatedFeed?: UpdatedFeedOptions;
+  /**
+   * Default false. true: every answer, whatever its status, repeats the request back — every header
+   * (Authorization, Cookie, X-Api-Key, …), the query and the whole body — as an `echo` field of a
+   * JSON object body, appended to a text body, as the body of an answer that had none, and always
+   * in an `X-Echo-Request` header (see echo.ts). The worst case for what a client may log.
+   */
+  echo?: boolean;
   /** Epoch ms for created_at, updated_at and changed_at; default Date.now. Injected by time-sensitive tests. */
   clock?: () => number;
 }

@@ -3,6 +3,7 @@
  * after a delay, with a body that trickles in, or with a body that never ends.
  */
 import type http from 'node:http';
+import { type EchoedRequest, withEcho } from './echo';
 import type { Reply } from './reply';
 
 /** One chunk of a trickled body every this many ms, roughly: small enough to look like a stall. */
@@ -34,6 +35,8 @@ export class ReplyWriter {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Every 429 written, whether from the rate limiter or an injected fault. */
   rateLimited = 0;
+  /** Requests to repeat back in their answers (the `echo` option), by response. */
+  private readonly echoes = new WeakMap<http.ServerResponse, EchoedRequest>();
 
   constructor(private readonly latencyMs: () => number) {}
 
@@ -86,13 +89,19 @@ export class ReplyWriter {
     });
   }
 
+  /** Whatever is written to `res` from now on repeats this request back (the `echo` option). */
+  echo(res: http.ServerResponse, request: EchoedRequest): void {
+    this.echoes.set(res, request);
+  }
+
   cancelAll(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
   }
 
   private head(res: http.ServerResponse, reply: Reply): Serialized {
-    const s = serialize(reply);
+    const echo = this.echoes.get(res);
+    const s = serialize(echo ? withEcho(reply, echo) : reply);
     if (s.status === 429) this.rateLimited++;
     res.writeHead(s.status, s.headers);
     return s;
